@@ -1,0 +1,148 @@
+"""Plain sqlite3 helpers for the hot path: opening connections and writing request records.
+
+proxy-core uses these instead of SQLAlchemy so its writer thread stays small and fast; the
+SQLAlchemy schema in ``schema.py`` describes the same tables for migrations (a test keeps the two
+in step). Inserts are ``INSERT OR IGNORE`` keyed by request id, so replaying a spool is idempotent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS, RequestRecord, body_text
+
+# The Alembic revision the code expects; tests check it is the migrations' one head.
+SCHEMA_HEAD = "0001"
+
+_MAX_INT = 2**63 - 1
+_INT_COLUMNS = frozenset(
+    {
+        "http_status",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_5m_tokens",
+        "cache_creation_1h_tokens",
+        "request_bytes",
+        "response_bytes",
+    }
+)
+
+INSERT_REQUEST_SQL = (
+    f"INSERT OR IGNORE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+)
+INSERT_BODY_SQL = (
+    f"INSERT OR IGNORE INTO request_bodies ({', '.join(BODY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in BODY_COLUMNS)})"
+)
+
+
+class SchemaError(RuntimeError):
+    """The database schema is missing or not at the revision this code expects."""
+
+
+def connect(
+    path: str | Path, *, readonly: bool = False, busy_timeout: float = 2.0
+) -> sqlite3.Connection:
+    """A connection with ccp's pragmas: WAL, synchronous=NORMAL, busy timeout, foreign keys.
+
+    Autocommit mode (``isolation_level=None``): callers issue ``BEGIN IMMEDIATE`` themselves so
+    write transactions take the lock up front and stay short.
+    """
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def schema_revision(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return str(row[0]) if row else None
+
+
+def check_schema(path: str | Path) -> None:
+    """Raise SchemaError, naming the fix, unless the database exists at ``SCHEMA_HEAD``."""
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"database {path} does not exist; run `ccp db upgrade` to create it")
+    try:
+        conn = connect(path, readonly=True)
+    except sqlite3.Error as exc:
+        raise SchemaError(f"cannot open database {path}: {exc}") from None
+    try:
+        revision = schema_revision(conn)
+    finally:
+        conn.close()
+    if revision != SCHEMA_HEAD:
+        raise SchemaError(
+            f"database {path} is at schema revision {revision or 'none'}, this version needs "
+            f"{SCHEMA_HEAD}; run `ccp db upgrade` (./run-split.sh runs it for you)"
+        )
+
+
+def _clamp(column: str, value: Any) -> Any:
+    # SQLite integers are 64-bit: an absurd token count must not make a whole batch fail.
+    if column in _INT_COLUMNS and isinstance(value, int) and not -_MAX_INT <= value <= _MAX_INT:
+        return _MAX_INT if value > 0 else -_MAX_INT
+    return value
+
+
+def request_row(record: RequestRecord) -> tuple[Any, ...]:
+    row = []
+    for column in REQUEST_COLUMNS:
+        value = getattr(record, column)
+        if column == "route_decision":
+            value = orjson.dumps(value).decode() if value is not None else None
+        elif column == "stream":
+            value = int(bool(value))
+        row.append(_clamp(column, value))
+    return tuple(row)
+
+
+def body_row(record: RequestRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        orjson.dumps(record.request_headers).decode(),
+        orjson.dumps(record.response_headers).decode(),
+        body_text(record.request_body),
+        body_text(record.response_body),
+    )
+
+
+def insert_records(conn: sqlite3.Connection, records: Sequence[RequestRecord]) -> None:
+    """Write records in the caller's transaction; records already present are left as they are."""
+    conn.executemany(INSERT_REQUEST_SQL, [request_row(r) for r in records])
+    conn.executemany(INSERT_BODY_SQL, [body_row(r) for r in records])
+
+
+def write_batch(conn: sqlite3.Connection, records: Iterable[RequestRecord]) -> None:
+    """One ``BEGIN IMMEDIATE`` transaction holding ``records``; rolled back on any error."""
+    batch = list(records)
+    if not batch:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        insert_records(conn, batch)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
