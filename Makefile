@@ -39,5 +39,8 @@ fmt: $(STAMP) ## format the code with ruff
 bench: $(STAMP) ## benchmark: direct vs proxy-core vs the full stack, and the data side; prints a table, writes JSON
 	$(BIN)/python bench/run.py
 
+bench-quick: $(STAMP) ## a short benchmark run (about a minute), to check the bench itself works
+	$(BIN)/python bench/run.py --quick
+
 clean: ## remove caches (keeps .venv and data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

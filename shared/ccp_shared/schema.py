@@ -79,3 +79,103 @@ request_bodies = Table(
     Column("request_body", Text),
     Column("response_body", Text),
 )
+
+# --- Derived by proxy-data's indexer (migration 0002). Core never writes these. ---
+
+# One row per indexed request: its class and where its messages went. ``seq`` is requests.seq.
+request_index = Table(
+    "request_index",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("request_id", Text, nullable=False, unique=True),
+    Column("class", Text, nullable=False),
+    Column("ts_start", Float, nullable=False),
+    Column("conversation_id", Integer),
+    Column("message_count", Integer, nullable=False, server_default="0"),
+    Column("prompt_message_id", Integer),
+    Column("response_message_id", Integer),
+    Index(None, "class", "ts_start"),
+    Index(None, "conversation_id", "ts_start"),
+)
+
+# A conversation is one session's thread for one agent ("main" or a subagent id).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("session_id", Text),
+    Column("agent_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("title", Text),
+    Column("model", Text),
+    Column("first_ts", Float, nullable=False),
+    Column("last_ts", Float, nullable=False),
+    Column("request_count", Integer, nullable=False, server_default="0"),
+    Column("message_count", Integer, nullable=False, server_default="0"),
+    Index(None, "last_ts"),
+    Index(None, "session_id", "last_ts"),
+    Index(None, "kind", "last_ts"),
+    Index(None, "model", "last_ts"),
+    sqlite_autoincrement=True,
+)
+
+# Each message once per conversation, keyed by the hash chained over the history before it.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", Integer, nullable=False),
+    Column("parent_id", Integer),
+    Column("position", Integer, nullable=False),
+    Column("chain_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("request_id", Text, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("model", Text),
+    Index(None, "conversation_id", "chain_hash", unique=True),
+    Index(None, "conversation_id"),  # holds the rowid too: a conversation's messages by id
+    sqlite_autoincrement=True,
+)
+
+# Watermarks of proxy-data's incremental passes (name -> last requests.seq done).
+indexer_state = Table(
+    "indexer_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# --- Derived by proxy-data's rollups (migration 0003). ---
+
+# Usage per window ("hour"/"day", UTC-aligned unix seconds), model and provider ("" = unknown).
+# Latencies are kept as mergeable sketches (JSON, see ccp_data.sketch) so windows, days and
+# database files combine into exact percentiles of the union.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("granularity", Text, primary_key=True),
+    Column("window_start", Integer, primary_key=True, autoincrement=False),
+    Column("model", Text, primary_key=True),
+    Column("provider", Text, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("client_closed", Integer, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cache_read_tokens", Integer, nullable=False),
+    Column("cache_write_tokens", Integer, nullable=False),
+    Column("cache_write_1h_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("cost_unknown", Integer, nullable=False),
+    Column("gen_output_tokens", Integer, nullable=False),
+    Column("gen_seconds", Float, nullable=False),
+    Column("ttft_sketch", Text, nullable=False),
+    Column("duration_sketch", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -2,7 +2,9 @@
 
 proxy-core uses these instead of SQLAlchemy so its writer thread stays small and fast; the
 SQLAlchemy schema in ``schema.py`` describes the same tables for migrations (a test keeps the two
-in step). Inserts are ``INSERT OR IGNORE`` keyed by request id, so replaying a spool is idempotent.
+in step). Inserts skip a request id already present (``ON CONFLICT … DO NOTHING``), so replaying a
+spool is idempotent; unlike ``INSERT OR IGNORE``, a row breaking another constraint (a NULL in a
+NOT NULL column) raises instead of vanishing, so the writer can keep it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import orjson
 from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS, RequestRecord, body_text
 
 # The Alembic revision the code expects; tests check it is the migrations' one head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0003"
 
 _MAX_INT = 2**63 - 1
 _INT_COLUMNS = frozenset(
@@ -35,12 +37,12 @@ _INT_COLUMNS = frozenset(
 )
 
 INSERT_REQUEST_SQL = (
-    f"INSERT OR IGNORE INTO requests ({', '.join(REQUEST_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
 )
 INSERT_BODY_SQL = (
-    f"INSERT OR IGNORE INTO request_bodies ({', '.join(BODY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in BODY_COLUMNS)})"
+    f"INSERT INTO request_bodies ({', '.join(BODY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in BODY_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
 )
 
 

@@ -1,0 +1,186 @@
+"""The data side: fill a database, index it, roll it up, then time proxy-data's APIs.
+
+Figures: rows/s of the filler, requests/s of the indexer run to completion (``Indexer.run_once``)
+and of the rollups catching up, database bytes per request, p50/p95 of the dashboard APIs
+against the filled database (first and a deep cursor page of /api/requests, one request's
+detail, /api/stats, /api/stats/hourly over 30 days, /api/conversations, search for a rare and a
+common word), and p95 of one rollup tick over the busiest hour.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.filler import COMMON_WORD, HOUR, RARE_WORD, FillResult, fill
+from bench.procs import Stack
+from bench.report import percentile
+from ccp_data import rollups
+from ccp_data.indexer import Indexer
+from ccp_data.maintenance import ROLLUP_BATCH
+from ccp_data.pricing import load_price_table
+from ccp_shared.config import Config, load_config
+from ccp_shared.store import connect
+
+PAGE = 50
+NO_UPSTREAM = "http://127.0.0.1:9"  # the data side sends no model traffic
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    requests: int
+    samples: int  # timed calls per endpoint
+    deep_pages: int  # how far the deep cursor page is
+    rollup_ticks: int
+
+
+QUICK = DataPlan(requests=20_000, samples=30, deep_pages=20, rollup_ticks=10)
+FULL = DataPlan(requests=1_000_000, samples=200, deep_pages=200, rollup_ticks=30)
+
+
+def measure_data(work_dir: Path, plan: DataPlan) -> dict[str, Any]:
+    stack = Stack.fresh(work_dir / "data", NO_UPSTREAM)
+    try:
+        stack.migrate()
+        filled = fill(stack.db_path, plan.requests)
+        figures: dict[str, Any] = {
+            "data.requests": filled.rows,
+            "data.fill_rows_per_s": filled.rows / filled.seconds,
+        }
+        config = load_config(environ=stack.env)
+        figures |= index_and_roll_up(config, stack.db_path)
+        figures["data.db_bytes_per_request"] = db_bytes(stack.db_path) / max(filled.rows, 1)
+        stack.start_data()
+        with httpx.Client(base_url=stack.url("data"), timeout=30) as client:
+            figures |= time_apis(client, plan, filled)
+        stack.close()  # its maintenance thread would race the rollup ticks below
+        figures |= time_rollup_ticks(config, stack.db_path, filled, plan.rollup_ticks)
+        return figures
+    finally:
+        stack.close()
+
+
+def db_bytes(db_path: Path) -> int:
+    return sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
+
+
+def index_and_roll_up(config: Config, db_path: Path) -> dict[str, float]:
+    indexer = Indexer(config)
+    started = time.perf_counter()
+    try:
+        indexed = indexer.run_once()
+    finally:
+        indexer.stop()
+    index_s = time.perf_counter() - started
+    conn = connect(db_path, busy_timeout=30)
+    pricing = load_price_table(config.pricing)
+    started = time.perf_counter()
+    rolled = 0
+    try:
+        while done := rollups.run_once(conn, pricing, batch_size=ROLLUP_BATCH):
+            rolled += done
+    finally:
+        conn.close()
+    roll_s = time.perf_counter() - started
+    return {
+        "data.indexed": indexed,
+        "data.indexer_rps": indexed / max(index_s, 1e-9),
+        "data.rollup_catchup_rps": rolled / max(roll_s, 1e-9),
+    }
+
+
+def timed(call: Callable[[], httpx.Response], samples: int) -> tuple[list[float], httpx.Response]:
+    """Milliseconds of ``samples`` calls after two warm-up calls; raises on a non-200."""
+    response = call()
+    call()
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = call()
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"{response.request.url} -> {response.status_code}: {response.text[:300]}"
+            )
+    return times, response
+
+
+def deep_cursor(client: httpx.Client, pages: int) -> str | None:
+    cursor = None
+    for _ in range(pages):
+        params = {"limit": PAGE, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/requests", params=params).json()
+        if not page.get("next_cursor"):
+            break
+        cursor = page["next_cursor"]
+    return cursor
+
+
+def time_apis(client: httpx.Client, plan: DataPlan, filled: FillResult) -> dict[str, Any]:
+    first = client.get("/api/requests", params={"limit": PAGE}).json()["requests"]
+    one_id = first[0]["id"]
+    cursor = deep_cursor(client, plan.deep_pages)
+    calls: dict[str, Callable[[], httpx.Response]] = {
+        "requests_first_page": lambda: client.get("/api/requests", params={"limit": PAGE}),
+        "requests_deep_page": lambda: client.get(
+            "/api/requests", params={"limit": PAGE, "cursor": cursor or ""}
+        ),
+        "request_detail": lambda: client.get(f"/api/requests/{one_id}"),
+        "stats": lambda: client.get("/api/stats", params={"since": "30d"}),
+        "stats_hourly_30d": lambda: client.get("/api/stats/hourly", params={"since": "30d"}),
+        "conversations": lambda: client.get("/api/conversations"),
+    }
+    figures: dict[str, Any] = {}
+    for name, call in calls.items():
+        times, _ = timed(call, plan.samples)
+        figures[f"data.api.{name}_p50_ms"] = percentile(times, 50)
+        figures[f"data.api.{name}_p95_ms"] = percentile(times, 95)
+    for label, word in (("rare", RARE_WORD), ("common", COMMON_WORD)):
+        times, response = timed(_search(client, word), plan.samples)
+        figures[f"data.search_{label}_p50_ms"] = percentile(times, 50)
+        figures[f"data.search_{label}_p95_ms"] = percentile(times, 95)
+        figures[f"data.search_{label}_hits_first_page"] = len(response.json()["results"])
+    figures["data.search_rare_planted"] = filled.rare_planted
+    return figures
+
+
+def _search(client: httpx.Client, word: str) -> Callable[[], httpx.Response]:
+    return lambda: client.get("/api/conversations/search", params={"q": word})
+
+
+def time_rollup_ticks(
+    config: Config, db_path: Path, filled: FillResult, ticks: int
+) -> dict[str, Any]:
+    """One tick = ``rollups.run_once`` with proxy-data's batch size over the busiest hour."""
+    conn = connect(db_path, busy_timeout=30)
+    pricing = load_price_table(config.pricing)
+    try:
+        first_seq, count = conn.execute(
+            "SELECT min(seq), count(*) FROM requests WHERE ts_start >= ? AND ts_start < ?",
+            (filled.busy_hour, filled.busy_hour + HOUR),
+        ).fetchone()
+        saved = rollups.read_watermark(conn)
+        times = []
+        for _ in range(ticks):
+            _set_rollup_watermark(conn, first_seq - 1)
+            started = time.perf_counter()
+            rollups.run_once(conn, pricing, batch_size=ROLLUP_BATCH)
+            times.append((time.perf_counter() - started) * 1000)
+        _set_rollup_watermark(conn, saved)
+    finally:
+        conn.close()
+    return {
+        "data.busy_hour_requests": count,
+        "data.rollup_tick_p50_ms": percentile(times, 50),
+        "data.rollup_tick_p95_ms": percentile(times, 95),
+    }
+
+
+def _set_rollup_watermark(conn: sqlite3.Connection, seq: int) -> None:
+    conn.execute("UPDATE indexer_state SET seq = ? WHERE name = ?", (seq, rollups.WATERMARK_NAME))

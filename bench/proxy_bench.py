@@ -1,0 +1,171 @@
+"""The proxy side: direct-to-upstream vs through proxy-core vs through the full stack.
+
+Each phase gets fresh processes and a fresh DATA_DIR. Figures (all from the load generator's
+process, see ``loadgen``): latency p50/p99 at one connection and the added milliseconds against
+the direct run, streamed requests/s at 32 connections, added TTFT with events paced 20 ms apart,
+proxy-core RSS idle and peak, records written per second, record lag p50/p95, and whether every
+request sent became exactly one row with zero failures.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.loadgen import measure
+from bench.procs import RssSampler, Stack, rss_bytes
+from bench.report import percentile
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+BODY_FILE = FIXTURES / "claude_code_2.1.328_first_turn.json"
+HEADERS_FILE = FIXTURES / "claude_code_2.1.328_headers.json"
+PATH = "/v1/messages?beta=true"
+CONNECTIONS = 32
+PACE_MS = 20
+ROWS_DEADLINE_S = 60.0
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    latency_requests: int
+    warmup: int
+    throughput_s: float
+    ttft_requests: int
+    lag_requests: int
+
+
+QUICK = Plan(latency_requests=300, warmup=50, throughput_s=3, ttft_requests=20, lag_requests=50)
+FULL = Plan(latency_requests=3000, warmup=300, throughput_s=15, ttft_requests=200, lag_requests=500)
+
+
+def client_headers() -> dict[str, str]:
+    """Claude Code's own headers, minus those the HTTP client must set itself."""
+    headers = orjson.loads(HEADERS_FILE.read_bytes())
+    skip = {"connection", "content-length", "host"}
+    return {str(k): str(v) for k, v in headers.items() if k.lower() not in skip}
+
+
+def spec(base_url: str, **knobs: Any) -> dict[str, Any]:
+    return {
+        "url": base_url + PATH,
+        "body_file": str(BODY_FILE),
+        "headers": client_headers(),
+        **knobs,
+    }
+
+
+def rows(db_path: Path) -> int:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def wait_rows(db_path: Path, target: int) -> tuple[int, float]:
+    """Poll until ``target`` rows exist; returns (rows seen, wall-clock time of the last poll)."""
+    deadline = time.monotonic() + ROWS_DEADLINE_S
+    seen = rows(db_path)
+    while seen < target and time.monotonic() < deadline:
+        time.sleep(0.01)
+        seen = rows(db_path)
+    return seen, time.time()
+
+
+def _ms(values: list[float], p: float) -> float | None:
+    return percentile(values, p)
+
+
+def measure_direct(upstream_url: str, plan: Plan) -> dict[str, Any]:
+    latency = measure(spec(upstream_url, requests=plan.latency_requests, warmup=plan.warmup))
+    load = measure(
+        spec(upstream_url, connections=CONNECTIONS, duration=plan.throughput_s, warmup=plan.warmup)
+    )
+    ttft = measure(spec(upstream_url, requests=plan.ttft_requests, pace_ms=PACE_MS))
+    return {
+        "direct.p50_ms": _ms(latency["latency_ms"], 50),
+        "direct.p99_ms": _ms(latency["latency_ms"], 99),
+        "direct.streamed_rps_32": load["ok_per_s"],
+        "direct.ttft_p50_ms": _ms(ttft["ttft_ms"], 50),
+        "direct.failures": latency["failures"] + load["failures"] + ttft["failures"],
+    }
+
+
+def measure_proxy(
+    kind: str, upstream_url: str, direct: dict[str, Any], work_dir: Path, plan: Plan
+) -> dict[str, Any]:
+    """``kind`` is "core" (proxy-core alone) or "stack" (Caddy → core, with proxy-data running)."""
+    stack = Stack.fresh(work_dir / kind, upstream_url)
+    try:
+        stack.migrate()
+        core = stack.start_core()
+        base = stack.url("core")
+        if kind == "stack":
+            stack.start_data()
+            stack.start_caddy()
+            base = stack.url("front")
+        idle = rss_bytes(core.proc.pid)
+        with RssSampler(core.proc.pid) as rss:
+            figures = _run_phase(kind, base, stack.db_path, direct, plan)
+        figures[f"{kind}.rss_idle_mb"] = idle / MB
+        figures[f"{kind}.rss_peak_mb"] = rss.peak / MB
+        return figures
+    finally:
+        stack.close()
+
+
+def _run_phase(
+    kind: str, base: str, db_path: Path, direct: dict[str, Any], plan: Plan
+) -> dict[str, Any]:
+    results = []
+    latency = measure(spec(base, requests=plan.latency_requests, warmup=plan.warmup))
+    results.append(latency)
+    before = rows(db_path)
+    load = measure(
+        spec(base, connections=CONNECTIONS, duration=plan.throughput_s, warmup=plan.warmup)
+    )
+    results.append(load)
+    written, visible_at = wait_rows(db_path, before + load["sent"])
+    record_rate = (written - before - (load["sent"] - load["measured"])) / max(
+        visible_at - load["started_wall"], 1e-9
+    )
+    ttft = measure(spec(base, requests=plan.ttft_requests, pace_ms=PACE_MS))
+    results.append(ttft)
+    lag = measure(spec(base, requests=plan.lag_requests, warmup=5, lag_db=str(db_path)))
+    results.append(lag)
+    sent = sum(r["sent"] for r in results)
+    stored, _ = wait_rows(db_path, sent)
+    p50 = _ms(latency["latency_ms"], 50)
+    ttft_p50 = _ms(ttft["ttft_ms"], 50)
+    return {
+        f"{kind}.p50_ms": p50,
+        f"{kind}.p99_ms": _ms(latency["latency_ms"], 99),
+        f"{kind}.added_p50_ms": _diff(p50, direct.get("direct.p50_ms")),
+        f"{kind}.added_p99_ms": _diff(_ms(latency["latency_ms"], 99), direct.get("direct.p99_ms")),
+        f"{kind}.streamed_rps_32": load["ok_per_s"],
+        f"{kind}.load_p50_ms": _ms(load["latency_ms"], 50),
+        f"{kind}.load_p99_ms": _ms(load["latency_ms"], 99),
+        f"{kind}.ttft_p50_ms": ttft_p50,
+        f"{kind}.added_ttft_p50_ms": _diff(ttft_p50, direct.get("direct.ttft_p50_ms")),
+        f"{kind}.records_per_s": record_rate,
+        f"{kind}.record_lag_p50_ms": _ms(lag["lag_ms"], 50),
+        f"{kind}.record_lag_p95_ms": _ms(lag["lag_ms"], 95),
+        f"{kind}.record_lag_polled_by_id": f"{lag['lag_by_id']}/{lag['measured']}",
+        f"{kind}.requests_sent": sent,
+        f"{kind}.rows_stored": stored,
+        f"{kind}.rows_missing": sent - stored,
+        f"{kind}.failures": sum(r["failures"] for r in results),
+        f"{kind}.errors": [e for r in results for e in r["errors"]][:10],
+    }
+
+
+def _diff(value: float | None, baseline: float | None) -> float | None:
+    if value is None or baseline is None:
+        return None
+    return value - baseline

@@ -1,0 +1,199 @@
+"""POST /v1/messages and /v1/messages/count_tokens: read, check, forward, relay, record.
+
+A raw ASGI endpoint rather than a Starlette request handler: the hot path needs the body bytes,
+the send channel and its own disconnect watch, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import orjson
+from starlette.types import Receive, Scope, Send
+from yarl import URL
+
+from ccp_core.errors import (
+    ApiError,
+    BodyTooLarge,
+    InvalidRequest,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    error_body,
+)
+from ccp_core.exchange import Exchange
+from ccp_core.headers import REQUEST_ID_HEADER, upstream_headers
+from ccp_core.providers import choose_provider, upstream_url
+from ccp_core.state import CoreState
+from ccp_core.stream import relay
+from ccp_shared.config import ProviderConfig
+from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_PROXY_ERROR, RequestRecord
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was complete."""
+
+
+async def read_body(receive: Receive, content_length: str | None, limit: int) -> bytes:
+    """The whole request body, refusing more than ``limit`` bytes before and while reading."""
+    if content_length is not None and content_length.strip().isdigit():
+        if int(content_length) > limit:
+            raise BodyTooLarge(f"request body of {content_length} bytes exceeds {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"request body exceeds {limit} bytes")
+            parts.append(chunk)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def parse_request(body: bytes) -> tuple[str, bool]:
+    """(model, stream) of a Messages request; anything else in the body is not our business."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: field required (a non-empty string)")
+    return model, payload.get("stream") is True
+
+
+class DisconnectWatch:
+    """Cancels the request's task when the client goes away, so the upstream is closed at once.
+
+    The request body is read in full first, so the next ASGI message can only be a disconnect.
+    """
+
+    __slots__ = ("_done", "_target", "_task", "fired")
+
+    def __init__(self, receive: Receive) -> None:
+        self.fired = False
+        self._done = False
+        self._target = asyncio.current_task()
+        self._task: asyncio.Task[None] = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not self._done and self._target is not None:
+            self.fired = True
+            self._target.cancel()
+
+    def stop(self) -> None:
+        self._done = True
+        self._task.cancel()
+
+
+async def open_upstream(
+    session: aiohttp.ClientSession,
+    provider: ProviderConfig,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> aiohttp.ClientResponse:
+    """Send the request; map failures to reach the provider onto 502 / 504."""
+    try:
+        return await session.post(URL(url, encoded=True), data=body, headers=headers)
+    except TimeoutError:
+        raise UpstreamTimeout(f"provider {provider.name} did not answer in time ({url})") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnreachable(
+            f"provider {provider.name} is unreachable at {provider.base_url}: {exc}"
+        ) from None
+
+
+async def send_error(send: Send, exc: ApiError, request_id: str) -> None:
+    body = error_body(exc.error_type, exc.message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (REQUEST_ID_HEADER, request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def plan(core: CoreState, record: RequestRecord, body: bytes) -> tuple[ProviderConfig, str]:
+    """Check the body, choose the provider, and note both on the record; (provider, URL)."""
+    record.request_body = body
+    record.request_bytes = len(body)
+    record.model_requested, record.stream = parse_request(body)
+    provider, route, decision = choose_provider(core.config, record.model_requested)
+    record.provider, record.route, record.route_decision = provider.name, route, decision
+    record.upstream_url = upstream_url(provider, record.path)
+    query = f"?{record.query}" if record.query else ""
+    return provider, record.upstream_url + query
+
+
+async def proxy_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    core: CoreState = scope["state"]["core"]
+    exchange = Exchange(core, scope)
+    record = exchange.record
+    watch: DisconnectWatch | None = None
+    try:
+        body = await read_body(
+            receive,
+            record.request_headers.get("content-length"),
+            int(core.config["proxy.max_body_size"]),
+        )
+        provider, url = plan(core, record, body)
+        watch = DisconnectWatch(receive)
+        response = await open_upstream(
+            core.session_for(provider),
+            provider,
+            url,
+            upstream_headers(record.request_headers, provider),
+            body,
+        )
+        await relay(response, send, exchange)
+    except ApiError as exc:
+        exchange.finish(
+            STATUS_PROXY_ERROR,
+            http_status=exc.status,
+            error_type=exc.error_type,
+            error_message=exc.message,
+        )
+        await send_error(send, exc, record.id)
+    except ClientGone:
+        exchange.finish(STATUS_CLIENT_CLOSED)
+    except asyncio.CancelledError:
+        if watch is None or not watch.fired:
+            exchange.finish(
+                STATUS_PROXY_ERROR,
+                error_type="cancelled",
+                error_message="the server cancelled the request (shutting down?)",
+            )
+            raise
+        # We cancelled ourselves because the client left: that ends the request, not the server.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        exchange.finish(STATUS_CLIENT_CLOSED)
+    finally:
+        if watch is not None:
+            watch.stop()
+        # A bug must still leave a record (and free the in-flight slot); normal paths finished.
+        exchange.finish(
+            STATUS_PROXY_ERROR,
+            error_type="internal_error",
+            error_message="request ended without a final status",
+        )
+
+
+class ProxyEndpoint:
+    """The ASGI app Starlette's router calls for the proxied paths (a class, so the router
+    passes scope/receive/send through instead of wrapping it in a Request handler)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await proxy_endpoint(scope, receive, send)

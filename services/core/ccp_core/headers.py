@@ -1,0 +1,76 @@
+"""Which headers cross the proxy, in which direction, and with whose credentials.
+
+End-to-end headers pass both ways unchanged; hop-by-hop headers (RFC 9110 §7.6.1, plus any the
+``Connection`` header names) stay on their own hop. ``content-length`` and ``host`` belong to the
+connection we open, so the HTTP client recomputes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ccp_shared.config import ProviderConfig
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+_CREDENTIALS = frozenset({"x-api-key", "authorization"})
+REQUEST_ID_HEADER = b"ccp-request-id"
+
+RawHeaders = Iterable[tuple[bytes, bytes]]
+
+
+def _connection_tokens(value: str) -> set[str]:
+    return {token.strip().lower() for token in value.split(",") if token.strip()}
+
+
+def header_dict(raw: RawHeaders) -> dict[str, str]:
+    """Lowercase name → value; repeated headers joined with ", " as RFC 9110 allows."""
+    result: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        result[key] = f"{result[key]}, {text}" if key in result else text
+    return result
+
+
+def upstream_headers(received: dict[str, str], provider: ProviderConfig) -> dict[str, str]:
+    """The headers to send upstream: end-to-end ones, with the provider's key if it has one."""
+    dropped = HOP_BY_HOP | _connection_tokens(received.get("connection", ""))
+    if provider.api_key:
+        dropped = dropped | _CREDENTIALS
+    headers = {name: value for name, value in received.items() if name not in dropped}
+    if provider.api_key:
+        if provider.header_mode == "bearer":
+            headers["authorization"] = f"Bearer {provider.api_key}"
+        else:
+            headers["x-api-key"] = provider.api_key
+    return headers
+
+
+def downstream_headers(raw: RawHeaders, request_id: str) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers for the client, plus our ``ccp-request-id``.
+
+    The body is relayed chunk by chunk, so the server frames it itself (chunked): the upstream's
+    ``content-length``/``transfer-encoding`` are dropped with the other hop-by-hop headers.
+    """
+    pairs = [(name.lower(), value) for name, value in raw]
+    dropped = set(HOP_BY_HOP)
+    for name, value in pairs:
+        if name == b"connection":
+            dropped |= _connection_tokens(value.decode("latin-1"))
+    headers = [(name, value) for name, value in pairs if name.decode("latin-1") not in dropped]
+    headers.append((REQUEST_ID_HEADER, request_id.encode("ascii")))
+    return headers

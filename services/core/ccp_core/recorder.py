@@ -1,0 +1,249 @@
+"""The recorder: records leave the event loop at once and are written by one thread, in batches.
+
+``submit()`` runs on the event loop and only appends to a deque (and sets an Event when the writer
+may be waiting), so recording never slows the proxy. The writer thread masks secrets, waits up to
+``flush_interval`` for a batch to fill, and hands it to a sink: the database (with the spool as
+fallback) or, in lite mode, JSONL files. When the queue is full, records go to an unbounded
+overflow list that the writer appends to the spool: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ccp_core.db_sink import DatabaseSink
+from ccp_core.hash_key import load_hash_key
+from ccp_core.lite import JsonlSink
+from ccp_core.masking import mask_record
+from ccp_core.spool import Spool
+from ccp_shared.config import Config
+from ccp_shared.records import RequestRecord
+
+log = logging.getLogger(__name__)
+
+# How often an idle writer looks up (database probe, spool replay, held records).
+TICK_INTERVAL = 0.25
+
+
+class Sink(Protocol):
+    """Where prepared (masked) batches go; called from the writer thread only."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def held(self) -> int: ...
+
+    def open(self) -> None: ...
+
+    def write(self, records: Sequence[RequestRecord]) -> None: ...
+
+    def spill(self, records: Sequence[RequestRecord]) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+
+class Recorder:
+    def __init__(
+        self,
+        sink: Sink,
+        hash_key: bytes,
+        *,
+        queue_size: int = 10000,
+        batch_size: int = 200,
+        flush_interval: float = 0.05,
+    ) -> None:
+        self._sink = sink
+        self._hash_key = hash_key
+        self._queue_size = max(1, queue_size)
+        self._batch_size = max(1, batch_size)
+        self._flush_interval = flush_interval
+        self._queue: deque[RequestRecord] = deque()
+        self._overflow: deque[RequestRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._late = threading.Lock()
+        self._overflowed = 0
+        self._dropped = 0
+        self._errors = 0
+        self._closed = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="ccp-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: RequestRecord) -> None:
+        """Hand a finished record over; called on the event loop, never blocks, never raises."""
+        try:
+            if self._stopping.is_set():
+                self._submit_while_stopping(record)
+                return
+            if len(self._queue) >= self._queue_size:
+                self._overflow.append(record)
+                self._overflowed += 1
+                self._wake.set()
+                return
+            self._queue.append(record)
+            depth = len(self._queue)
+            # Wake the writer when it may be idle, or when a batch is full; not on every record.
+            if depth == 1 or depth >= self._batch_size:
+                self._wake.set()
+        except Exception:  # the proxy must not fail because recording did
+            log.exception("recorder: could not accept record %s", getattr(record, "id", "?"))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write everything still queued (to the database or the spool), then end the thread."""
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error(
+                "recorder: %d records still queued after %.1fs; they may be lost at exit",
+                len(self._queue) + len(self._overflow),
+                timeout,
+            )
+
+    def stats(self) -> dict[str, int]:
+        counters = self._sink.counters()
+        return {
+            **counters,
+            "queue_depth": len(self._queue) + len(self._overflow),
+            "overflowed": self._overflowed,
+            "write_errors": counters.get("write_errors", 0) + self._errors,
+            "dropped": self._dropped,
+        }
+
+    def database_ok(self) -> bool:
+        return self._sink.healthy
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._guard("opening", self._sink.open)
+        while True:
+            self._wait_for_batch()
+            if self._overflow:
+                self._write(self._take(self._overflow, len(self._overflow)), spill=True)
+            if self._queue:
+                self._write(self._take(self._queue, self._batch_size), spill=False)
+            self._guard("maintenance", self._sink.tick)
+            if self._stopping.is_set():
+                with self._late:
+                    if not self._queue and not self._overflow:
+                        self._closed = True
+                        break
+        self._finish()
+
+    def _wait_for_batch(self) -> None:
+        if not self._queue and not self._overflow:
+            if self._stopping.is_set():
+                return
+            self._wake.wait(TICK_INTERVAL)
+            self._wake.clear()
+        if not self._queue:
+            return
+        # Linger so one transaction carries many records, but never past flush_interval.
+        deadline = time.monotonic() + self._flush_interval
+        while len(self._queue) < self._batch_size and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.wait(remaining)
+            self._wake.clear()
+
+    @staticmethod
+    def _take(source: deque[RequestRecord], limit: int) -> list[RequestRecord]:
+        batch: list[RequestRecord] = []
+        while source and len(batch) < limit:
+            batch.append(source.popleft())
+        return batch
+
+    def _write(self, batch: list[RequestRecord], *, spill: bool) -> None:
+        prepared = [self._prepare(record) for record in batch]
+        try:
+            if spill:
+                self._sink.spill(prepared)
+            else:
+                self._sink.write(prepared)
+        except Exception:
+            # One odd batch must not kill the thread; the spool is the last place it can go.
+            self._errors += 1
+            log.exception("recorder: writing %d records failed; spooling them", len(prepared))
+            try:
+                self._sink.spill(prepared)
+            except Exception:
+                self._dropped += len(prepared)
+                log.exception("recorder: %d records could not be spooled", len(prepared))
+
+    def _prepare(self, record: RequestRecord) -> RequestRecord:
+        try:
+            return mask_record(record, self._hash_key)
+        except Exception:
+            # Never write headers we could not mask; the rest of the record is still worth keeping.
+            self._errors += 1
+            log.exception("recorder: could not mask the headers of %s", record.id)
+            return dataclasses.replace(record, request_headers={}, response_headers={})
+
+    def _guard(self, what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception:
+            self._errors += 1
+            log.exception("recorder: %s failed", what)
+
+    def _finish(self) -> None:
+        self._guard("closing", self._sink.close)
+        if self._sink.held:
+            self._dropped += self._sink.held
+            log.error("recorder: %d records could be written nowhere", self._sink.held)
+
+    def _submit_while_stopping(self, record: RequestRecord) -> None:
+        # The lock orders this against the writer's last look at the queue.
+        with self._late:
+            if not self._closed and self._writer_alive():
+                self._queue.append(record)
+                self._wake.set()
+                return
+            # Finished after the writer ended: write it here, synchronously (shutdown only).
+            self._write([record], spill=False)
+            self._guard("closing", self._sink.close)
+
+    def _writer_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+def open_recorder(config: Config) -> Recorder:
+    """The recorder ``config`` asks for: the database (with a spool) or lite mode's JSONL files."""
+    sink: Sink
+    if config.persist:
+        sink = DatabaseSink(
+            config.db_path,
+            Spool(config.spool_dir),
+            busy_timeout=float(config["storage.busy_timeout"]),
+            batch_size=int(config["recorder.batch_size"]),
+        )
+    else:
+        sink = JsonlSink(config.records_dir)
+    return Recorder(
+        sink,
+        load_hash_key(config),
+        queue_size=int(config["recorder.queue_size"]),
+        batch_size=int(config["recorder.batch_size"]),
+        flush_interval=float(config["recorder.flush_interval"]),
+    )

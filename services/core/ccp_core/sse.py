@@ -1,0 +1,125 @@
+"""A pure, incremental Server-Sent Events parser and the watcher that reads Anthropic's events.
+
+No I/O here: bytes go in, facts come out, so chunk boundaries can fall anywhere (mid-line,
+between ``\\r`` and ``\\n``) and property tests can split a stream at random. Only the events that
+carry facts (``message_start``, ``message_delta``, ``error``) are JSON-decoded; deltas are merely
+noticed, which keeps the tee cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from ccp_core.summary import ResponseSummary
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str
+    data: bytes
+
+
+class SSEParser:
+    """Frames a byte stream into events per the WHATWG EventSource rules."""
+
+    __slots__ = ("_data", "_event", "_pending")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._event = ""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        text = self._pending + chunk
+        # A trailing CR may be the first half of CRLF: wait for the next byte before deciding.
+        held = b"\r" if text.endswith(b"\r") else b""
+        if held:
+            text = text[:-1]
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = text.split(b"\n")
+        self._pending = lines.pop() + held
+        events: list[SSEEvent] = []
+        for line in lines:
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream. Lenient: an event cut off before its blank line is still delivered."""
+        if self._pending:
+            self._line(self._pending)
+            self._pending = b""
+        last = self._line(b"")
+        return [last] if last is not None else []
+
+    def _line(self, line: bytes) -> SSEEvent | None:
+        if not line:
+            if not self._data and not self._event:
+                return None
+            event = SSEEvent(self._event or "message", b"\n".join(self._data))
+            self._event, self._data = "", []
+            return event
+        if line[0] == 0x3A:  # ":" starts a comment
+            return None
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        return None
+
+
+_FACT_EVENTS = frozenset({"message_start", "message_delta", "error"})
+
+
+class StreamWatcher:
+    """Reads the facts out of an Anthropic event stream as it passes by."""
+
+    __slots__ = ("_parser", "saw_delta", "summary")
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+        self.summary = ResponseSummary()
+        self.saw_delta = False
+
+    def feed(self, chunk: bytes) -> None:
+        for event in self._parser.feed(chunk):
+            self._observe(event)
+
+    def close(self) -> None:
+        for event in self._parser.close():
+            self._observe(event)
+
+    def _observe(self, event: SSEEvent) -> None:
+        name = event.event
+        if name == "message":
+            name = _type_of(event.data)
+        if name == "content_block_delta":
+            self.saw_delta = True
+            return
+        if name not in _FACT_EVENTS:
+            return
+        payload = orjson.loads(event.data)
+        if name == "message_start":
+            self.summary.apply_message(
+                payload.get("message") if isinstance(payload, dict) else None
+            )
+        elif name == "message_delta":
+            self.summary.apply_delta(payload)
+        else:
+            self.summary.apply_error(payload)
+
+
+def _type_of(data: bytes) -> str:
+    """The event type of a stream that omits ``event:`` lines, found without decoding deltas."""
+    head = data[:64]
+    for name in ("content_block_delta", "message_start", "message_delta", "error"):
+        if f'"type":"{name}"'.encode() in head or f'"type": "{name}"'.encode() in head:
+            return name
+    return "message"

@@ -1,0 +1,130 @@
+"""``/api/conversations``, ``/api/conversations/search``, ``/api/conversations/{id}``."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ccp_data.api import params
+from ccp_data.errors import BadRequest, NotFound
+from ccp_data.jsonresponse import ORJSONResponse
+from ccp_data.pagination import decode_cursor, encode_cursor, parse_limit
+from ccp_data.queries import conversations as queries
+from ccp_data.queries import search as search_queries
+from ccp_data.search import QueryError, to_fts
+from ccp_data.timeparse import parse_range
+
+MESSAGES_DEFAULT_LIMIT = 500
+MESSAGES_MAX_LIMIT = 2000
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 100
+MAX_SEARCH_OFFSET = 10_000
+
+
+def _range(request: Request) -> tuple[float | None, float | None]:
+    return parse_range(
+        params.text(request, "since"),
+        params.text(request, "until"),
+        now=time.time(),
+        default_span=None,
+    )
+
+
+async def list_conversations(request: Request) -> Response:
+    """Conversations, most recently active first; filters session, kind, model, since, until."""
+    since, until = _range(request)
+    f = queries.ConversationFilter(
+        session=params.text(request, "session"),
+        kind=params.text(request, "kind"),
+        model=params.text(request, "model"),
+        since=since,
+        until=until,
+    )
+    limit = parse_limit(params.text(request, "limit"))
+    after = decode_cursor(params.text(request, "cursor"), (float, int))
+    items, next_key = await request.app.state.db.read(queries.list_conversations, f, after, limit)
+    return ORJSONResponse(
+        {"conversations": items, "next_cursor": encode_cursor(next_key) if next_key else None}
+    )
+
+
+def _conversation_id(request: Request) -> int:
+    raw = request.path_params["conversation_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadRequest(f"id: a conversation id is a positive integer, got {raw!r}")
+    return int(raw)
+
+
+async def detail(request: Request) -> Response:
+    """One conversation: its messages in history order (paged) and its turns."""
+    conversation_id = _conversation_id(request)
+    limit = parse_limit(
+        params.text(request, "limit"),
+        default=MESSAGES_DEFAULT_LIMIT,
+        maximum=MESSAGES_MAX_LIMIT,
+    )
+    cursor = decode_cursor(params.text(request, "cursor"), (int,))
+    after = int(cursor[0]) if cursor else None
+    db = request.app.state.db
+    conversation = await db.read(queries.get_conversation, conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    messages, next_key = await db.read(queries.messages, conversation_id, after, limit)
+    turns = await db.read(queries.turns, conversation_id) if after is None else None
+    return ORJSONResponse(
+        {
+            "conversation": conversation,
+            "messages": messages,
+            "turns": turns,
+            "next_cursor": encode_cursor([next_key]) if next_key else None,
+        }
+    )
+
+
+async def search(request: Request) -> Response:
+    """Full-text search of messages (bm25 order, highlighted snippets); filters model, session,
+    since, until."""
+    q = request.query_params.get("q")
+    if q is None or not q.strip():
+        raise BadRequest("q: give the text to search for")
+    try:
+        fts_query = to_fts(q)
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from None
+    since, until = _range(request)
+    f = search_queries.SearchFilter(
+        model=params.text(request, "model"),
+        session=params.text(request, "session"),
+        since=since,
+        until=until,
+    )
+    limit = parse_limit(
+        params.text(request, "limit"), default=SEARCH_DEFAULT_LIMIT, maximum=SEARCH_MAX_LIMIT
+    )
+    cursor = decode_cursor(params.text(request, "cursor"), (int,))
+    offset = int(cursor[0]) if cursor else 0
+    if not 0 <= offset <= MAX_SEARCH_OFFSET:
+        raise BadRequest("cursor: not a cursor this API returned")
+    try:
+        results, next_offset = await request.app.state.db.read(
+            search_queries.search, fts_query, f, offset, limit
+        )
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from None
+    return ORJSONResponse(
+        {
+            "query": fts_query,
+            "results": results,
+            "next_cursor": encode_cursor([next_offset]) if next_offset is not None else None,
+        }
+    )
+
+
+routes = [
+    Route("/api/conversations", list_conversations, methods=["GET"]),
+    Route("/api/conversations/search", search, methods=["GET"]),
+    Route("/api/conversations/{conversation_id}", detail, methods=["GET"]),
+]

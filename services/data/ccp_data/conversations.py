@@ -1,0 +1,187 @@
+"""Messages out of request bodies: who the conversation belongs to, and each message's identity.
+
+Claude Code resends the whole history on every turn, with small differences between copies:
+``cache_control`` markers move, a string content becomes a list of text blocks, thinking blocks
+are cleared. A message's *identity* ignores those differences, and a *chain hash* folds in the
+identities of every message before it, so the same message at the same place in the same history
+is stored once, while an edited or rewound history forks into a new branch instead of
+interleaving with the old one. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAIN_AGENT = "main"
+# Parts of a block that vary between copies of the same message.
+_VOLATILE_KEYS = frozenset({"cache_control", "citations"})
+_UNSTABLE_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{36})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message as stored: normalised content, its searchable text and its chain hash."""
+
+    position: int
+    role: str
+    kind: str
+    text: str
+    content: list[dict[str, Any]]
+    chain_hash: str
+
+
+def session_of(header_session: str | None, body: Any) -> str | None:
+    """The session id: the header core stored, else ``metadata.user_id`` (JSON or legacy form)."""
+    if header_session:
+        return header_session
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
+    if not isinstance(user_id, str):
+        return None
+    if user_id.startswith("{"):
+        try:
+            parsed = orjson.loads(user_id)
+        except orjson.JSONDecodeError:
+            return None
+        session = parsed.get("session_id") if isinstance(parsed, dict) else None
+        return session if isinstance(session, str) and session else None
+    legacy = _LEGACY_SESSION.search(user_id)
+    return legacy.group(1) if legacy else None
+
+
+def normalize_content(content: Any) -> list[dict[str, Any]]:
+    """Content as a list of blocks without cache markers; a plain string is one text block."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        return []
+    blocks: list[dict[str, Any]] = []
+    for block in content:
+        if isinstance(block, str):
+            blocks.append({"type": "text", "text": block})
+        elif isinstance(block, dict):
+            blocks.append({k: v for k, v in block.items() if k != "cache_control"})
+    return blocks
+
+
+def _identity_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    kind = block.get("type")
+    if kind in _UNSTABLE_BLOCKS:
+        return None
+    if kind == "tool_result":
+        return {
+            "type": kind,
+            "tool_use_id": block.get("tool_use_id"),
+            "content": normalize_content(block.get("content")),
+            "is_error": bool(block.get("is_error")),
+        }
+    return {k: v for k, v in block.items() if k not in _VOLATILE_KEYS}
+
+
+def identity(role: str, content: list[dict[str, Any]]) -> bytes:
+    """Canonical bytes of what a message says, stable across Claude Code's resends."""
+    blocks = [b for b in (_identity_block(block) for block in content) if b is not None]
+    return orjson.dumps([role, blocks], option=orjson.OPT_SORT_KEYS)
+
+
+def chain(previous: str, role: str, content: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256(previous.encode("ascii"))
+    digest.update(identity(role, content))
+    return digest.hexdigest()[:32]
+
+
+def joined(texts: Iterable[str]) -> str:
+    return "\n".join(t for t in texts if t)
+
+
+def block_text(block: dict[str, Any]) -> str:
+    """The searchable text of one block: prose, thinking, tool input, tool result text."""
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind == "thinking":
+        return str(block.get("thinking", ""))
+    if kind == "tool_use":
+        payload = block.get("input", block.get("input_raw", ""))
+        rendered = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        return f"{block.get('name', '')} {rendered}".strip()
+    if kind == "tool_result":
+        return joined(block_text(b) for b in normalize_content(block.get("content")))
+    return ""
+
+
+def message_kind(role: str, content: list[dict[str, Any]]) -> str:
+    types = {block.get("type") for block in content}
+    if role == "system":
+        return "system"
+    if "tool_result" in types:
+        return "tool_result"
+    if "tool_use" in types:
+        return "tool_use"
+    if "text" in types:
+        return "text"
+    if types & _UNSTABLE_BLOCKS:
+        return "thinking"
+    return "other"
+
+
+def build(position: int, previous: str, role: str, raw_content: Any) -> Message:
+    content = normalize_content(raw_content)
+    text = joined(block_text(b) for b in content)
+    return Message(
+        position=position,
+        role=role,
+        kind=message_kind(role, content),
+        text=text,
+        content=content,
+        chain_hash=chain(previous, role, content),
+    )
+
+
+def extract(body: Any) -> list[Message]:
+    """The messages of a request body, in order, each with its chain hash."""
+    raw = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        return []
+    messages: list[Message] = []
+    previous = ""
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        role = item.get("role")
+        message = build(
+            len(messages),
+            previous,
+            role if isinstance(role, str) else "unknown",
+            item.get("content"),
+        )
+        messages.append(message)
+        previous = message.chain_hash
+    return messages
+
+
+def response_message(prompt: list[Message], assembled: dict[str, Any] | None) -> Message | None:
+    """The assistant reply as the message that follows ``prompt`` (None if it has no content)."""
+    if not assembled or not isinstance(assembled.get("content"), list) or not assembled["content"]:
+        return None
+    previous = prompt[-1].chain_hash if prompt else ""
+    return build(len(prompt), previous, "assistant", assembled["content"])
+
+
+def title_of(messages: list[Message]) -> str | None:
+    """A conversation's title: the user's first words that are not a system reminder."""
+    for message in messages:
+        if message.role != "user":
+            continue
+        for block in message.content:
+            text = block.get("text") if block.get("type") == "text" else None
+            if isinstance(text, str) and text.strip() and "<system-reminder>" not in text:
+                return " ".join(text.split())[:200]
+    return None

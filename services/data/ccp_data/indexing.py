@@ -1,0 +1,239 @@
+"""One indexing step: read requests past the watermark, derive their rows, write them.
+
+``analyse`` turns a request row into what the index needs (class, conversation key, messages with
+chain hashes, the reassembled response); it runs before the write transaction so parsing large
+bodies never holds the database lock. ``write`` stores a batch of analyses and the new watermark in
+one ``BEGIN IMMEDIATE`` transaction, so a crash leaves either all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ccp_data import assembly, classify
+from ccp_data import conversations as conv
+from ccp_data.conversations import Message
+
+log = logging.getLogger("ccp_data.indexer")
+
+WATERMARK = "indexer"
+# Bodies parsed per batch (a batch also ends at indexer.batch_size requests). It bounds memory
+# and keeps each write transaction to a few tens of milliseconds, so core's writer barely waits.
+BATCH_BYTES = 8 * 1024 * 1024
+
+PENDING_SQL = """
+SELECT r.seq, r.id, r.ts_start, r.ts_end, r.path, r.session_id, r.agent_id, r.model,
+       r.model_requested, r.request_bytes, r.response_bytes, b.request_body, b.response_body
+FROM requests AS r LEFT JOIN request_bodies AS b ON b.request_id = r.id
+WHERE r.seq > ? ORDER BY r.seq LIMIT ?
+"""
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Everything ``write`` stores for one request."""
+
+    seq: int
+    request_id: str
+    ts: float
+    ts_end: float
+    cls: str
+    model: str | None
+    conversation_key: str | None = None
+    session_id: str | None = None
+    agent_id: str = conv.MAIN_AGENT
+    kind: str = classify.MAIN
+    prompt: list[Message] = field(default_factory=list)
+    response: Message | None = None
+
+
+def parse_body(text: str | None) -> Any:
+    """The JSON of a request body, or None for a missing, truncated or non-JSON body."""
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def conversation_slot(cls: str, agent_id: str | None, prompt: list[Message]) -> tuple[str, str]:
+    """(agent slot, kind): helpers get their own thread so they don't fork the main one."""
+    if cls in classify.HELPER_CLASSES:
+        return cls, cls
+    if agent_id:
+        return agent_id, classify.SUBAGENT
+    if cls == classify.SUBAGENT:
+        # Older clients send no agent id: each subagent task is its own thread.
+        return f"subagent-{prompt[0].chain_hash[:12]}", classify.SUBAGENT
+    return conv.MAIN_AGENT, classify.MAIN
+
+
+def analyse(row: sqlite3.Row) -> Analysis:
+    body = parse_body(row["request_body"])
+    cls = classify.classify(row["path"], row["agent_id"], body)
+    ts_end = row["ts_end"] if row["ts_end"] is not None else row["ts_start"]
+    model = row["model"] or row["model_requested"]
+    result = Analysis(row["seq"], row["id"], row["ts_start"], ts_end, cls, model)
+    if cls == classify.COUNT_TOKENS:
+        return result  # a copy of a history being measured, not a turn
+    prompt = conv.extract(body)
+    if not prompt:
+        return result
+    session = conv.session_of(row["session_id"], body)
+    agent, kind = conversation_slot(cls, row["agent_id"], prompt)
+    scope = session if session else f"nosession:{prompt[0].chain_hash}"
+    result.conversation_key = f"{scope}/{agent}"
+    result.session_id = session
+    result.agent_id = agent
+    result.kind = kind
+    result.prompt = prompt
+    result.response = conv.response_message(prompt, assembly.assemble(row["response_body"]))
+    return result
+
+
+def analyse_safely(row: sqlite3.Row) -> Analysis:
+    """``analyse``, but a request that trips a bug is indexed as ``other`` instead of stalling
+    the indexer on it forever; the traceback goes to the log."""
+    try:
+        return analyse(row)
+    except Exception:
+        log.exception("indexing request %s failed; indexed as class other", row["id"])
+        ts = row["ts_start"]
+        return Analysis(row["seq"], row["id"], ts, ts, classify.OTHER, row["model"])
+
+
+def pending(conn: sqlite3.Connection, watermark: int, limit: int) -> Iterator[Analysis]:
+    """Analyses of the requests after ``watermark``, at most ``limit`` or about BATCH_BYTES."""
+    budget = BATCH_BYTES
+    cursor = conn.execute(PENDING_SQL, (watermark, limit))
+    try:
+        for row in cursor:
+            yield analyse_safely(row)
+            budget -= (row["request_bytes"] or 0) + (row["response_bytes"] or 0)
+            if budget <= 0:
+                return
+    finally:
+        # An unfinished statement would keep its read snapshot open, and BEGIN IMMEDIATE on a
+        # stale snapshot fails with SQLITE_BUSY_SNAPSHOT once core has committed since.
+        cursor.close()
+
+
+def read_watermark(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT seq FROM indexer_state WHERE name = ?", (WATERMARK,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def write(conn: sqlite3.Connection, batch: list[Analysis], watermark: int) -> None:
+    """Store ``batch`` and move the watermark, in the caller's transaction."""
+    for analysis in batch:
+        if conn.execute("SELECT 1 FROM request_index WHERE seq = ?", (analysis.seq,)).fetchone():
+            continue  # already indexed (e.g. a watermark restored from a backup)
+        _write_one(conn, analysis)
+    conn.execute(
+        "INSERT INTO indexer_state (name, seq, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        (WATERMARK, watermark, time.time()),
+    )
+
+
+def _write_one(conn: sqlite3.Connection, a: Analysis) -> None:
+    conversation_id = prompt_id = response_id = None
+    if a.conversation_key is not None:
+        conversation_id = _upsert_conversation(conn, a)
+        prompt_id, added = _store_chain(conn, conversation_id, a.prompt, a, a.ts)
+        if a.response is not None:
+            response_id, more = _store_chain(
+                conn, conversation_id, [a.response], a, a.ts_end, parent_id=prompt_id
+            )
+            added += more
+        if added:
+            conn.execute(
+                "UPDATE conversations SET message_count = message_count + ? WHERE id = ?",
+                (added, conversation_id),
+            )
+    conn.execute(
+        "INSERT INTO request_index (seq, request_id, class, ts_start, conversation_id, "
+        "message_count, prompt_message_id, response_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (a.seq, a.request_id, a.cls, a.ts, conversation_id, len(a.prompt), prompt_id, response_id),
+    )
+
+
+def _upsert_conversation(conn: sqlite3.Connection, a: Analysis) -> int:
+    row = conn.execute(
+        "INSERT INTO conversations (key, session_id, agent_id, kind, title, model, first_ts, "
+        "last_ts, request_count, message_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 0) "
+        "ON CONFLICT (key) DO UPDATE SET "
+        "first_ts = min(first_ts, excluded.first_ts), "
+        "last_ts = max(last_ts, excluded.last_ts), "
+        "model = CASE WHEN excluded.last_ts >= last_ts "
+        "  THEN coalesce(excluded.model, model) ELSE model END, "
+        "title = coalesce(title, excluded.title), "
+        "request_count = request_count + 1 "
+        "RETURNING id",
+        (
+            a.conversation_key,
+            a.session_id,
+            a.agent_id,
+            a.kind,
+            conv.title_of(a.prompt),
+            a.model,
+            a.ts,
+            a.ts_end,
+        ),
+    ).fetchone()
+    return int(row[0])
+
+
+def _store_chain(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    chain: list[Message],
+    a: Analysis,
+    ts: float,
+    parent_id: int | None = None,
+) -> tuple[int | None, int]:
+    """Insert the messages of ``chain`` not stored yet; (id of its last message, count added).
+
+    A chain hash covers the whole history before it, so once a message is found every earlier
+    one is stored too: walk back from the end to the newest known message and insert after it.
+    """
+    known = len(chain)
+    last_id = parent_id
+    for i in range(len(chain) - 1, -1, -1):
+        found = conn.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND chain_hash = ?",
+            (conversation_id, chain[i].chain_hash),
+        ).fetchone()
+        if found:
+            known, last_id = i + 1, int(found[0])
+            break
+    else:
+        known = 0
+    for message in chain[known:]:
+        cursor = conn.execute(
+            "INSERT INTO messages (conversation_id, parent_id, position, chain_hash, role, kind, "
+            "text, content, request_id, ts, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                last_id,
+                message.position,
+                message.chain_hash,
+                message.role,
+                message.kind,
+                message.text,
+                orjson.dumps(message.content).decode(),
+                a.request_id,
+                ts,
+                a.model,
+            ),
+        )
+        last_id = cursor.lastrowid
+    return last_id, len(chain) - known

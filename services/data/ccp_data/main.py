@@ -1,0 +1,90 @@
+"""``proxy-data``: parse flags, check the database, serve the app with hypercorn on uvloop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import cast
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.typing import ASGIFramework
+
+from ccp_data.app import create_app
+from ccp_data.indexer import IndexerError, check_fts5
+from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
+from ccp_shared.store import SchemaError, check_schema, connect
+
+# Longer than Caddy's idle keep-alive, so Caddy never reuses a connection we are closing.
+KEEP_ALIVE_TIMEOUT = 180.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="proxy-data",
+        description="Run proxy-data: indexer, rollups, search and the JSON APIs (flags override "
+        "env).",
+    )
+    parser.add_argument("--host", help="address to bind (service_host)")
+    parser.add_argument("--port", type=int, help="port to bind (data_port, default 3002)")
+    parser.add_argument("--data-dir", help="DATA_DIR: database, spool, records")
+    parser.add_argument("--db-path", help="SQLite database file")
+    parser.add_argument("--config", help="TOML config file (default ./ccp.toml if present)")
+    return parser.parse_args(argv)
+
+
+def preflight(config: Config) -> None:
+    """Fail fast: the schema must be at head and SQLite must have FTS5 (else the indexer can't)."""
+    db_path = require_db_dir(config)
+    check_schema(db_path)
+    conn = connect(db_path, readonly=True)
+    try:
+        check_fts5(conn)
+    finally:
+        conn.close()
+
+
+def hypercorn_config(config: Config) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"{config['service_host']}:{config['data_port']}"]
+    hc.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
+    hc.graceful_timeout = 5.0
+    hc.accesslog = None
+    # Hypercorn logs through our root handler (basicConfig) instead of printing each line twice.
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.loglevel = str(config["log_level"]).upper()
+    return hc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    flags = {
+        "service_host": args.host,
+        "data_port": args.port,
+        "data_dir": args.data_dir,
+        "storage.db_path": args.db_path,
+    }
+    try:
+        config = load_config(flags=flags, config_file=args.config)
+        preflight(config)
+    except (ConfigError, SchemaError, IndexerError) as exc:
+        print(f"proxy-data: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=str(config["log_level"]).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = cast(ASGIFramework, create_app(config))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        asyncio.run(serve(app, hypercorn_config(config)))
+    else:
+        uvloop.run(serve(app, hypercorn_config(config)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

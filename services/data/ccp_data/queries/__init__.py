@@ -1,0 +1,1 @@
+"""Read-side queries: plain functions of a read-only connection, returning dicts."""

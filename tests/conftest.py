@@ -1,0 +1,61 @@
+"""Fixtures shared by every test: where things are, free ports, a migrated data directory."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ccp_shared.migrate import upgrade
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The real Claude Code captures, kept beside the team handbook (../shared/fixtures)."""
+    candidate = REPO_ROOT.parent / "shared" / "fixtures"
+    if not any(candidate.glob("*.json")):
+        pytest.skip(f"the Claude Code fixtures are not present in {candidate}")
+    return candidate
+
+
+@pytest.fixture(scope="session")
+def first_turn_body(fixtures_dir: Path) -> bytes:
+    """A real first-turn request body, byte for byte as Claude Code sent it."""
+    return next(fixtures_dir.glob("*first_turn.json")).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def claude_code_headers(fixtures_dir: Path) -> dict[str, str]:
+    import orjson
+
+    data = orjson.loads(next(fixtures_dir.glob("*headers.json")).read_bytes())
+    return {str(k): str(v) for k, v in data.items()}
+
+
+@pytest.fixture
+def get_free_port() -> Callable[[], int]:
+    return free_port
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh DATA_DIR whose database is migrated to head."""
+    directory = tmp_path / "data"
+    upgrade(directory / "ccp.db")
+    return directory

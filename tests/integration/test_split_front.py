@@ -1,0 +1,162 @@
+"""The :3000 front (deploy/Caddyfile) in front of real proxy-core and proxy-data processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from tests.integration.stack import Stack, wait_until
+from tests.support.fake_upstream import FakeUpstream, events_of
+
+pytestmark = pytest.mark.integration
+
+HOSTS = ["localhost", "127.0.0.1", "ccp.example.test"]
+
+
+def message_body(text: str = "hello", *, stream: bool = False) -> dict[str, Any]:
+    return {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream(events=5) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def stack(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(tmp_path_factory.mktemp("front") / "data", upstream.url) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    headers = {"x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
+    with httpx.Client(base_url=stack.front_url, headers=headers, timeout=30) as http:
+        yield http
+
+
+def test_probes_are_answered_by_the_front_itself(client: httpx.Client, stack: Stack) -> None:
+    head = client.head("/")
+    telemetry = client.post("/api/event_logging/batch", json={"events": []})
+    telemetry_v2 = client.post("/api/event_logging/v2/batch", json={"events": []})
+
+    assert head.status_code == 200
+    assert telemetry.status_code == 204
+    assert telemetry_v2.status_code == 204
+    assert "event_logging" not in stack.data.log_text()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_any_host_name_reaches_both_services(client: httpx.Client, stack: Stack, host: str) -> None:
+    # The site is addressed by port only: localhost must not get an empty 200 (a past bug).
+    headers = {"Host": f"{host}:{stack.ports.front}"}
+
+    core_health = client.get("/health", headers=headers)
+    data_health = client.get("/api/health", headers=headers)
+    reply = client.post("/v1/messages", json=message_body(), headers=headers)
+
+    assert core_health.status_code == 200
+    assert core_health.json()["service"] == "proxy-core"
+    assert data_health.status_code == 200
+    assert data_health.json()["service"] == "proxy-data"
+    assert reply.status_code == 200
+    assert reply.json()["type"] == "message"
+
+
+def test_localhost_url_works_as_claude_code_uses_it(stack: Stack) -> None:
+    url = f"http://localhost:{stack.ports.front}/v1/models?limit=1000"
+
+    reply = httpx.get(url, headers={"x-api-key": "sk-ant-test-0000"}, timeout=10)
+
+    assert reply.status_code == 200
+    assert reply.json()["data"], reply.text
+
+
+def test_v1_health_is_core_health(client: httpx.Client) -> None:
+    reply = client.get("/v1/health")
+
+    assert reply.status_code == 200
+    assert reply.json()["service"] == "proxy-core"
+
+
+def test_query_string_reaches_the_upstream(client: httpx.Client, upstream: FakeUpstream) -> None:
+    marker = uuid.uuid4().hex
+    reply = client.post("/v1/messages?beta=true", json=message_body(marker))
+
+    assert reply.status_code == 200
+    seen = [r for r in upstream.requests if marker.encode() in r.body]
+    assert [r.path for r in seen] == ["/v1/messages?beta=true"]
+
+
+def test_stream_chunks_pass_the_front_as_they_are_produced(client: httpx.Client) -> None:
+    arrivals: list[tuple[float, bytes]] = []
+    headers = {"x-fake-pace-ms": "150", "x-fake-events": "6"}
+    start = time.monotonic()
+    with client.stream(
+        "POST", "/v1/messages", json=message_body(stream=True), headers=headers
+    ) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in reply.headers
+        for chunk in reply.iter_raw():
+            arrivals.append((time.monotonic() - start, chunk))
+
+    body = b"".join(chunk for _, chunk in arrivals)
+    first_delta = next(t for t, chunk in arrivals if b"content_block_delta" in chunk)
+    # Buffering anywhere would deliver everything at the end; paced events spread over ~1.5 s.
+    assert arrivals[-1][0] - first_delta > 0.5
+    assert [event for event, _ in events_of(body)][-1] == "message_stop"
+
+
+def test_a_body_over_64_mib_is_refused_in_the_anthropic_error_shape(
+    client: httpx.Client,
+) -> None:
+    too_big = b"x" * (64 * 1024 * 1024 + 1)
+
+    reply = client.post("/v1/messages", content=too_big)
+
+    assert reply.status_code == 413
+    assert reply.json()["type"] == "error"
+    assert reply.json()["error"]["type"] == "request_too_large"
+
+
+def test_both_services_report_the_same_database(client: httpx.Client, stack: Stack) -> None:
+    core = client.get("/health").json()
+    data = client.get("/api/health").json()
+
+    assert core["database"]["path"] == data["database"]["path"]
+    assert Path(core["database"]["path"]).resolve() == stack.db_path.resolve()
+
+
+def test_a_proxied_request_is_listed_within_1s_and_searchable_within_2s(
+    client: httpx.Client,
+) -> None:
+    word = f"quokka{uuid.uuid4().hex[:10]}"
+    reply = client.post("/v1/messages", json=message_body(f"tell me about {word}"))
+    done = time.monotonic()
+    request_id = reply.headers["ccp-request-id"]
+
+    def listed() -> bool:
+        page = client.get("/api/requests", params={"limit": 50}).json()
+        return any(item["id"] == request_id for item in page["requests"])
+
+    def found() -> list[dict[str, Any]] | None:
+        page = client.get("/api/conversations/search", params={"q": word}).json()
+        hits = [hit for hit in page["results"] if hit["request_id"] == request_id]
+        return hits or None
+
+    wait_until(listed, max(0.05, 1.0 - (time.monotonic() - done)), "the request in /api/requests")
+    hits = wait_until(found, max(0.05, 2.0 - (time.monotonic() - done)), "the request in search")
+    assert word in orjson.dumps(hits[0]).decode()

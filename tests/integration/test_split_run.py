@@ -1,0 +1,214 @@
+"""run-split.sh: start, status, refusals, restart under load, crash reports and graceful stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.stack import FakeUpstreamProcess, RunSplit, is_running, wait_until
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ("core", "data", "caddy")
+HEADERS = {"x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
+BODY = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 64,
+    "stream": True,
+    "messages": [{"role": "user", "content": "count to ten slowly"}],
+}
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[FakeUpstreamProcess]:
+    # Its own process: the load test must not share the test's interpreter with the upstream.
+    fake = FakeUpstreamProcess(tmp_path / "fake-upstream.log", "--events", "8")
+    fake.start().wait_healthy()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def run_split(tmp_path: Path, upstream: FakeUpstreamProcess) -> Iterator[RunSplit]:
+    script = RunSplit(tmp_path / "data", upstream.url)
+    yield script
+    script.kill()
+
+
+def service_pids(script: RunSplit) -> dict[str, int]:
+    pids = {name: script.pid_of(name) for name in SERVICES}
+    assert all(pid is not None for pid in pids.values()), pids
+    return {name: pid for name, pid in pids.items() if pid is not None}
+
+
+def assert_all_stopped(script: RunSplit, pids: dict[str, int]) -> None:
+    assert not [name for name, pid in pids.items() if is_running(pid)]
+    assert not list(script.run_dir.glob("*.pid"))
+
+
+def test_start_status_refusal_restart_core_crash_report_and_stop(run_split: RunSplit) -> None:
+    run_split.start()
+    output = run_split.output()
+    assert f"ANTHROPIC_BASE_URL=http://localhost:{run_split.ports.front} claude" in output
+
+    status = run_split.command("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for program in ("proxy-core", "proxy-data", "caddy"):
+        assert any(
+            line.split()[:1] == [program] and line.split()[2:4] == ["yes", "200"]
+            for line in status.stdout.splitlines()
+        ), status.stdout
+
+    second = run_split.command(timeout=60)
+    assert second.returncode != 0
+    assert "already running" in second.stderr
+
+    old_core = service_pids(run_split)["core"]
+    restarted = run_split.command("restart", "core")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    new_core = service_pids(run_split)["core"]
+    assert new_core != old_core and is_running(new_core)
+    assert "exited unexpectedly" not in run_split.output()
+
+    crashed = service_pids(run_split)["data"]
+    os.kill(crashed, signal.SIGKILL)
+    wait_until(
+        lambda: f"proxy-data (pid {crashed}) exited unexpectedly" in run_split.output(),
+        10,
+        "the supervisor to report the crash",
+    )
+    wait_until(lambda: run_split.command("status").returncode == 0, 30, "proxy-data started again")
+
+    pids = service_pids(run_split)
+    stopped = run_split.command("stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert run_split.wait(10) == 0
+    assert_all_stopped(run_split, pids)
+    assert run_split.command("status").returncode != 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_all_three(run_split: RunSplit, sig: signal.Signals) -> None:
+    run_split.start()
+    pids = service_pids(run_split)
+
+    run_split.signal(sig)
+
+    assert run_split.wait() == 0
+    assert_all_stopped(run_split, pids)
+    assert "stopping proxy-core" in run_split.output()
+
+
+def test_a_taken_port_is_named_and_nothing_starts(run_split: RunSplit) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", run_split.ports.core))
+        squatter.listen()
+
+        result = run_split.command(timeout=60)
+
+    assert result.returncode != 0
+    assert f"CCP_CORE_PORT (proxy-core) 127.0.0.1:{run_split.ports.core}" in result.stderr
+    assert not list(run_split.run_dir.glob("*.pid"))
+
+
+@dataclass
+class Load:
+    """What a load run saw: request ids of complete streams, and every failure."""
+
+    ids: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    data_reads: int = 0
+
+
+async def stream_forever(http: httpx.AsyncClient, load: Load, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            async with http.stream("POST", "/v1/messages", json=BODY) as reply:
+                body = await reply.aread()
+            if reply.status_code != 200 or b"event: message_stop" not in body:
+                load.failures.append(f"stream {reply.status_code}: {body[-300:]!r}")
+            else:
+                load.ids.append(reply.headers["ccp-request-id"])
+        except httpx.HTTPError as exc:
+            load.failures.append(f"stream: {exc!r}")
+
+
+async def read_data_forever(http: httpx.AsyncClient, load: Load, stop: asyncio.Event) -> None:
+    # The dashboard's view of a restart: Caddy must hold these until the new proxy-data is up.
+    while not stop.is_set():
+        try:
+            reply = await http.get("/api/requests", params={"limit": 5})
+            if reply.status_code != 200:
+                load.failures.append(f"data {reply.status_code}: {reply.text[:300]}")
+            load.data_reads += 1
+        except httpx.HTTPError as exc:
+            load.failures.append(f"data: {exc!r}")
+        await asyncio.sleep(0.05)
+
+
+async def restart_data_twice(script: RunSplit, load: Load) -> list[str]:
+    outputs = []
+    for _ in range(2):
+        # Restart once traffic is demonstrably flowing (another 100 streams completed).
+        target = len(load.ids) + 100
+        while len(load.ids) < target:
+            await asyncio.sleep(0.05)
+        result = await asyncio.to_thread(script.command, "restart", "data")
+        outputs.append(result.stdout + result.stderr)
+        assert result.returncode == 0, outputs[-1]
+    return outputs
+
+
+async def run_load(script: RunSplit, seconds: float, concurrency: int) -> tuple[Load, list[str]]:
+    load, stop = Load(), asyncio.Event()
+    limits = httpx.Limits(max_connections=concurrency + 4)
+    headers = {**HEADERS, "x-fake-pace-ms": "40"}
+    async with httpx.AsyncClient(
+        base_url=script.front_url, headers=headers, timeout=60, limits=limits
+    ) as http:
+        workers = [
+            asyncio.create_task(stream_forever(http, load, stop)) for _ in range(concurrency)
+        ]
+        workers.append(asyncio.create_task(read_data_forever(http, load, stop)))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            restarts = await asyncio.wait_for(restart_data_twice(script, load), seconds)
+            # Keep the load on for the whole run, so the second new proxy-data serves too.
+            await asyncio.sleep(max(0.0, started + seconds - loop.time()))
+        finally:
+            stop.set()
+            await asyncio.gather(*workers)
+    return load, restarts
+
+
+def test_restart_data_twice_under_32_streams_loses_nothing(run_split: RunSplit) -> None:
+    run_split.start()
+    old_data = service_pids(run_split)["data"]
+
+    load, restarts = asyncio.run(run_load(run_split, seconds=20, concurrency=32))
+
+    assert load.failures == []
+    assert len(restarts) == 2
+    assert service_pids(run_split)["data"] != old_data
+    assert len(load.ids) == len(set(load.ids)) > 200
+    assert load.data_reads > 0
+    db_path = run_split.data_dir / "ccp.db"
+
+    def counts() -> dict[str, int] | None:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+            rows = dict(conn.execute("SELECT id, count(*) FROM requests GROUP BY id").fetchall())
+        return rows if set(load.ids) <= rows.keys() else None
+
+    rows = wait_until(counts, 15, "every proxied request in the database")
+    assert set(rows) == set(load.ids)
+    assert set(rows.values()) == {1}
+    assert "exited unexpectedly" not in run_split.output()

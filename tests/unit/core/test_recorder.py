@@ -1,0 +1,413 @@
+"""The recorder against real SQLite files: batching, masking, spooling and replay."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ccp_core.db_sink import DatabaseSink
+from ccp_core.recorder import Recorder, open_recorder
+from ccp_core.spool import Spool, encode_line
+from ccp_shared.config import load_config
+from ccp_shared.migrate import upgrade
+from ccp_shared.records import RequestRecord
+
+API_KEY = "sk-ant-api03-THIS-IS-THE-RAW-KEY-abcdefghijklmnop-9876"
+HASH_KEY = b"h" * 32
+
+
+def record(n: int, **fields: Any) -> RequestRecord:
+    fields.setdefault("request_headers", {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"})
+    return RequestRecord(
+        id=f"req-{n:05d}",
+        ts_start=1_764_547_200.0 + n,
+        status="ok",
+        request_body=b'{"model": "claude-sonnet-4-5"}',
+        response_body=b'{"type": "message"}',
+        **fields,
+    )
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.01)
+
+
+def ids_in(db: Path) -> list[str]:
+    """Every request id in the database, duplicates included (there must be none)."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM requests ORDER BY id")]
+
+
+class TracedSink(DatabaseSink):
+    """A DatabaseSink that logs the statements its connection runs, to count transactions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.statements: list[str] = []
+        self.batches: list[int] = []
+
+    def write(self, records: Any) -> None:
+        self.batches.append(len(records))
+        super().write(records)
+
+    def _connection(self, busy_timeout: float | None = None) -> sqlite3.Connection:
+        conn = super()._connection(busy_timeout)
+        conn.set_trace_callback(self.statements.append)
+        return conn
+
+    def commits(self) -> int:
+        return sum(1 for s in self.statements if s == "COMMIT")
+
+
+@pytest.fixture
+def make_recorder(data_dir: Path) -> Iterator[Callable[..., tuple[Recorder, TracedSink]]]:
+    made: list[Recorder] = []
+
+    def make(
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 200,
+        flush_interval: float = 0.01,
+        busy_timeout: float = 0.1,
+    ) -> tuple[Recorder, TracedSink]:
+        sink = TracedSink(
+            data_dir / "ccp.db",
+            Spool(data_dir / "spool"),
+            busy_timeout=busy_timeout,
+            batch_size=batch_size,
+            probe_interval=0.05,
+        )
+        recorder = Recorder(
+            sink,
+            HASH_KEY,
+            queue_size=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+        )
+        made.append(recorder)
+        return recorder, sink
+
+    yield make
+    for recorder in made:
+        recorder.stop(timeout=5)
+
+
+@pytest.fixture
+def holder(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection to the database, as another process would hold it."""
+    conn = sqlite3.connect(data_dir / "ccp.db", isolation_level=None)
+    yield conn
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    conn.close()
+
+
+def spool_bytes(data_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted((data_dir / "spool").glob("*")))
+
+
+def test_batches_commit_many_rows_per_transaction(make_recorder: Callable[..., Any]) -> None:
+    recorder, sink = make_recorder(batch_size=100)
+    for n in range(450):
+        recorder.submit(record(n))
+    recorder.start()
+    wait_until(lambda: recorder.stats()["written"] == 450, "450 records are written")
+    assert sink.batches == [100, 100, 100, 100, 50]
+    assert sink.commits() == 5
+    assert sum(1 for s in sink.statements if s == "BEGIN IMMEDIATE") == 5
+
+
+def test_records_arriving_together_share_one_transaction(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, sink = make_recorder(flush_interval=0.5)
+    recorder.start()
+    wait_until(lambda: sink._conn is not None, "the writer has connected")
+    for n in range(10):
+        recorder.submit(record(n))
+    wait_until(lambda: recorder.stats()["written"] == 10, "10 records are written")
+    assert sink.batches == [10]
+    assert sink.commits() == 1
+    assert len(ids_in(data_dir / "ccp.db")) == 10
+
+
+def test_secrets_are_masked_and_hashed_before_they_reach_disk(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, _ = make_recorder()
+    recorder.start()
+    recorder.submit(record(1))
+    wait_until(lambda: recorder.stats()["written"] == 1, "the record is written")
+    recorder.stop()
+    db = data_dir / "ccp.db"
+    with sqlite3.connect(db) as conn:
+        key_hash, headers = conn.execute(
+            "SELECT key_hash, request_headers FROM requests JOIN request_bodies ON request_id = id"
+        ).fetchone()
+    assert len(key_hash) == 32
+    assert '"x-api-key":"…9876"' in headers
+    for path in data_dir.rglob("ccp.db*"):
+        assert API_KEY.encode() not in path.read_bytes()
+
+
+def test_a_locked_database_spools_then_replays_exactly_once(
+    make_recorder: Callable[..., Any], data_dir: Path, holder: sqlite3.Connection
+) -> None:
+    recorder, _ = make_recorder()
+    recorder.start()
+    recorder.submit(record(0))
+    wait_until(lambda: recorder.stats()["written"] == 1, "the first record is written")
+
+    holder.execute("BEGIN EXCLUSIVE")
+    for n in range(1, 41):
+        recorder.submit(record(n))
+    wait_until(lambda: recorder.stats()["spool_pending"] == 40, "40 records are spooled")
+    assert not recorder.database_ok()
+    assert recorder.stats()["queue_depth"] == 0
+    assert API_KEY.encode() not in spool_bytes(data_dir)
+
+    holder.execute("COMMIT")
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 41, "the spool is replayed")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 0, "the spool is empty")
+    assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(41)]
+    assert recorder.database_ok()
+    assert list((data_dir / "spool").glob("*")) == []
+
+
+def test_a_full_queue_overflows_to_the_spool_and_nothing_is_lost(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, _ = make_recorder(queue_size=5)
+    for n in range(50):
+        recorder.submit(record(n))
+    assert recorder.stats()["overflowed"] == 45
+    recorder.start()
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 50, "all 50 records are in")
+    assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(50)]
+    assert recorder.stats()["dropped"] == 0
+
+
+def test_stop_drains_the_queue_and_later_records_are_still_written(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, _ = make_recorder(batch_size=50)
+    recorder.start()
+    for n in range(500):
+        recorder.submit(record(n))
+    recorder.stop()
+    assert len(ids_in(data_dir / "ccp.db")) == 500
+    recorder.stop()  # idempotent
+    recorder.submit(record(999))  # finished after shutdown began: written synchronously
+    assert "req-00999" in ids_in(data_dir / "ccp.db")
+
+
+def test_a_bad_record_costs_only_itself_and_is_set_aside(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, sink = make_recorder()
+    # method is NOT NULL in the schema: the database refuses this one record.
+    batch = [record(1), record(2, method=None), record(3)]
+    for item in batch:
+        recorder.submit(item)
+    recorder.start()
+    wait_until(lambda: recorder.stats()["written"] == 2, "the two good records are written")
+    wait_until(lambda: sink.quarantined == 1, "the refused record is set aside")
+    assert ids_in(data_dir / "ccp.db") == ["req-00001", "req-00003"]
+    (failed,) = (data_dir / "spool").glob("*.failed")
+    assert b"req-00002" in failed.read_bytes()
+    assert recorder.stats()["write_errors"] >= 1
+    recorder.submit(record(4))  # the writer thread is alive and well
+    wait_until(lambda: "req-00004" in ids_in(data_dir / "ccp.db"), "a later record is written")
+
+
+def test_an_unencodable_value_does_not_kill_the_writer(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, _ = make_recorder()
+    recorder.start()
+    recorder.submit(record(1, route_decision={"odd": {1, 2}}))
+    recorder.submit(record(2))
+    wait_until(lambda: "req-00002" in ids_in(data_dir / "ccp.db"), "the good record is written")
+    # Spooled with the odd value written as text, it is replayed like any other record.
+    wait_until(lambda: "req-00001" in ids_in(data_dir / "ccp.db"), "the odd record is replayed")
+    with sqlite3.connect(data_dir / "ccp.db") as conn:
+        (decision,) = conn.execute(
+            "SELECT route_decision FROM requests WHERE id = 'req-00001'"
+        ).fetchone()
+    assert decision == '{"odd":"{1, 2}"}'
+
+
+def test_a_missing_database_is_not_created_and_records_wait_for_it(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    db = data_dir / "ccp.db"
+    for path in data_dir.glob("ccp.db*"):
+        path.unlink()
+    recorder, _ = make_recorder()
+    recorder.start()
+    for n in range(5):
+        recorder.submit(record(n))
+    wait_until(lambda: recorder.stats()["spool_pending"] == 5, "the records are spooled")
+    assert not db.exists()
+    assert not recorder.database_ok()
+    upgrade(db)
+    wait_until(lambda: len(ids_in(db)) == 5, "the records reach the new database")
+
+
+def test_a_schema_behind_head_is_not_written(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    db = data_dir / "ccp.db"
+    for path in data_dir.glob("ccp.db*"):
+        path.unlink()
+    upgrade(db, "0001")  # the requests table exists, but the code expects a later schema
+    recorder, _ = make_recorder()
+    recorder.start()
+    recorder.submit(record(1))
+    wait_until(lambda: recorder.stats()["spool_pending"] == 1, "the record is spooled")
+    assert ids_in(db) == []
+    upgrade(db)
+    wait_until(lambda: ids_in(db) == ["req-00001"], "the record is replayed")
+
+
+def test_spool_files_left_by_a_killed_process_are_replayed_at_start(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    spool_dir = data_dir / "spool"
+    spool_dir.mkdir()
+    leftover = spool_dir / "1764547200000-4242-000001.jsonl"
+    leftover.write_bytes(b"".join(encode_line(record(n)) for n in range(3)))
+    recorder, _ = make_recorder()
+    recorder.start()
+    wait_until(lambda: not leftover.exists(), "the leftover file is replayed")
+    assert ids_in(data_dir / "ccp.db") == ["req-00000", "req-00001", "req-00002"]
+
+
+# -- replay, driven synchronously through the sink ---------------------------------------------
+
+
+def sink_for(data_dir: Path) -> DatabaseSink:
+    sink = DatabaseSink(data_dir / "ccp.db", Spool(data_dir / "spool"), probe_interval=0.0)
+    sink.open()
+    return sink
+
+
+def write_spool_file(data_dir: Path, name: str, lines: list[bytes]) -> Path:
+    (data_dir / "spool").mkdir(exist_ok=True)
+    path = data_dir / "spool" / name
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def test_replaying_the_same_spool_twice_leaves_one_row_each(data_dir: Path) -> None:
+    lines = [encode_line(record(n)) for n in range(10)]
+    sink = sink_for(data_dir)
+    first = write_spool_file(data_dir, "1-1-000001.jsonl", lines)
+    sink.tick()
+    assert not first.exists()
+    second = write_spool_file(data_dir, "1-1-000002.jsonl", lines)
+    sink.tick()
+    assert not second.exists()
+    assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(10)]
+    sink.close()
+
+
+def test_a_corrupt_spool_line_is_skipped_reported_and_kept(data_dir: Path) -> None:
+    lines = [encode_line(record(1)), b'{"id": "half a rec\n', encode_line(record(2))]
+    path = write_spool_file(data_dir, "1-1-000001.jsonl", lines)
+    sink = sink_for(data_dir)
+    sink.tick()
+    assert ids_in(data_dir / "ccp.db") == ["req-00001", "req-00002"]
+    assert not path.exists()
+    assert sink.counters()["spool_corrupt_lines"] == 1
+    assert (path.parent / f"{path.name}.corrupt").read_bytes() == lines[1]
+    sink.close()
+
+
+def test_a_file_the_database_keeps_refusing_is_renamed_failed(data_dir: Path) -> None:
+    path = write_spool_file(
+        data_dir, "1-1-000001.jsonl", [encode_line(record(1, method=None)), encode_line(record(2))]
+    )
+    sink = DatabaseSink(
+        data_dir / "ccp.db", Spool(data_dir / "spool"), probe_interval=0.0, max_refusals=3
+    )
+    sink.open()
+    sink.tick()
+    sink.tick()
+    assert path.exists()
+    sink.tick()
+    assert not path.exists()
+    assert (path.parent / f"{path.name}.failed").exists()
+    assert ids_in(data_dir / "ccp.db") == ["req-00002"]
+    sink.close()
+
+
+# -- a read-only database ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """``chattr +i``: read-only even for root, as a file a user's backup tool locked would be."""
+    probe = tmp_path / "chattr-probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed: cannot make a file read-only for root")
+    if subprocess.run(["chattr", "+i", probe], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here (needs CAP_LINUX_IMMUTABLE and ext4-like fs)")
+    subprocess.run(["chattr", "-i", probe], check=True)
+    locked: list[Path] = []
+
+    def lock(*paths: Path) -> None:
+        subprocess.run(["chattr", "+i", *paths], check=True)
+        locked.extend(paths)
+
+    yield lock
+    if locked:
+        subprocess.run(["chattr", "-i", *locked], check=True)
+
+
+def test_a_read_only_database_spools_until_it_is_writable_again(
+    make_recorder: Callable[..., Any], data_dir: Path, immutable: Callable[..., None]
+) -> None:
+    db = data_dir / "ccp.db"
+    recorder, _ = make_recorder()
+    recorder.start()
+    recorder.submit(record(0))
+    wait_until(lambda: recorder.stats()["written"] == 1, "the first record is written")
+    # Never the -shm file: SQLite maps it, and a write to an immutable mapping is a SIGBUS.
+    files = [db, db.with_name("ccp.db-wal")]
+    immutable(*files)
+    for n in range(1, 11):
+        recorder.submit(record(n))
+    wait_until(lambda: recorder.stats()["spool_pending"] == 10, "10 records are spooled")
+    assert not recorder.database_ok()
+    subprocess.run(["chattr", "-i", *files], check=True)
+    wait_until(lambda: len(ids_in(db)) == 11, "the spool is replayed")
+    assert ids_in(db) == [f"req-{n:05d}" for n in range(11)]
+    assert recorder.database_ok()
+
+
+def test_open_recorder_follows_the_config(data_dir: Path) -> None:
+    config = load_config(
+        flags={"data_dir": str(data_dir), "recorder.batch_size": 7, "security.hash_key": "k"},
+        environ={},
+    )
+    recorder = open_recorder(config)
+    recorder.start()
+    recorder.submit(record(1))
+    recorder.stop()
+    assert ids_in(data_dir / "ccp.db") == ["req-00001"]
+    assert recorder.stats()["written"] == 1
