@@ -24,9 +24,9 @@ from dataclasses import dataclass
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 64
 _KEYWORDS = frozenset({"AND", "OR", "NOT"})
-# A double-quoted run (closed or not), or a run of anything else up to whitespace.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TOKEN = re.compile(r'(-?)"([^"]*)("?)(\*?)|(\S+)')
+# A double-quoted run (closed or not), or a run of anything else up to whitespace.
+_TOKEN = re.compile(r'(-?)"([^"]*)"?(\*?)|(\S+)')
 
 
 class QueryError(ValueError):
@@ -55,7 +55,7 @@ def _lex(text: str) -> list[Term | str]:
     """Terms and the operator keywords (as plain strings), in order."""
     items: list[Term | str] = []
     for match in _TOKEN.finditer(text):
-        minus, phrase, _closing, star, word = match.groups()
+        minus, phrase, star, word = match.groups()
         if word is None:
             items.append(Term(phrase, prefix=bool(star), negated=bool(minus)))
         elif word in _KEYWORDS:

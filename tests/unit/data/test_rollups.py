@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.usage import usage_record, write
+
+from ccp_data.pricing import PriceTable, load_price_table
+from ccp_data.rollups import DAY, HOUR, Window, apply_retention, read_watermark, run_once
+from ccp_data.sketch import Sketch
+from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR
+from ccp_shared.store import connect
+
+NOW = 1_767_225_600.0 + 10 * DAY + 12 * HOUR  # 2026-01-11T12:00:00Z
+HOUR_A = NOW - 3 * HOUR
+
+
+@pytest.fixture
+def db(data_dir: Path) -> Path:
+    return data_dir / "ccp.db"
+
+
+@pytest.fixture
+def conn(db: Path) -> Iterator[sqlite3.Connection]:
+    connection = connect(db)
+    connection.row_factory = sqlite3.Row
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def pricing() -> PriceTable:
+    return load_price_table()
+
+
+def rows(conn: sqlite3.Connection, granularity: str) -> list[dict[str, object]]:
+    cursor = conn.execute(
+        "SELECT * FROM rollups WHERE granularity = ? ORDER BY window_start, model, provider",
+        (granularity,),
+    )
+    return [{k: r[k] for k in r.keys() if k != "updated_at"} for r in cursor]
+
+
+def roll(conn: sqlite3.Connection, pricing: PriceTable, **kwargs: object) -> int:
+    total = 0
+    while done := run_once(conn, pricing, now=NOW, **kwargs):  # type: ignore[arg-type]
+        total += done
+    return total
+
+
+def test_hour_and_day_rows_sum_usage_cost_and_outcomes(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(
+        db,
+        [
+            usage_record(HOUR_A + 10, input_tokens=1000, output_tokens=500),
+            usage_record(
+                HOUR_A + 20, cache_read_input_tokens=3000, cache_creation_input_tokens=400
+            ),
+            usage_record(HOUR_A + 30, status=STATUS_UPSTREAM_ERROR, output_tokens=0),
+            usage_record(HOUR_A + 40, status=STATUS_CLIENT_CLOSED),
+        ],
+    )
+    assert roll(conn, pricing) == 4
+    [hour] = rows(conn, "hour")
+    assert hour["window_start"] == HOUR_A
+    assert (hour["model"], hour["provider"]) == ("claude-sonnet-4-5", "anthropic")
+    assert (hour["requests"], hour["errors"], hour["client_closed"]) == (4, 1, 1)
+    assert hour["input_tokens"] == 1000 + 100 + 100 + 100
+    assert hour["output_tokens"] == 500 + 50 + 0 + 50
+    assert (hour["cache_read_tokens"], hour["cache_write_tokens"]) == (3000, 400)
+    expected = (1300 * 3.0 + 600 * 15.0 + 3000 * 0.3 + 400 * 3.75) / 1e6
+    assert hour["cost_usd"] == pytest.approx(expected)
+    assert hour["cost_unknown"] == 0
+    [day] = rows(conn, "day")
+    assert day["window_start"] == NOW - 12 * HOUR
+    assert {k: v for k, v in day.items() if k not in ("granularity", "window_start")} == {
+        k: v for k, v in hour.items() if k not in ("granularity", "window_start")
+    }
+
+
+def test_windows_are_split_by_hour_model_and_provider(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(
+        db,
+        [
+            usage_record(HOUR_A + 1),
+            usage_record(HOUR_A + HOUR + 1),
+            usage_record(HOUR_A + 2, model="claude-haiku-4-5-20251001"),
+            usage_record(HOUR_A + 3, provider="zai", model="glm-4.6"),
+            usage_record(HOUR_A + 4, model=None, provider=None, input_tokens=None),
+        ],
+    )
+    roll(conn, pricing)
+    keys = [(r["window_start"], r["model"], r["provider"]) for r in rows(conn, "hour")]
+    assert keys == [
+        (HOUR_A, "", ""),
+        (HOUR_A, "claude-haiku-4-5-20251001", "anthropic"),
+        (HOUR_A, "claude-sonnet-4-5", "anthropic"),
+        (HOUR_A, "glm-4.6", "zai"),
+        (HOUR_A + HOUR, "claude-sonnet-4-5", "anthropic"),
+    ]
+    day = {r["model"]: r for r in rows(conn, "day")}
+    assert day["claude-sonnet-4-5"]["requests"] == 2
+    assert day["glm-4.6"]["cost_unknown"] == 1
+
+
+def test_only_inference_is_rolled_up(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(
+        db,
+        [
+            usage_record(HOUR_A, path="/v1/messages/count_tokens"),
+            usage_record(HOUR_A, method="GET", path="/v1/models"),
+        ],
+    )
+    assert roll(conn, pricing) == 2
+    assert rows(conn, "hour") == []
+    assert read_watermark(conn) == 2
+
+
+def test_incremental_passes_equal_one_pass_and_recomputing_is_idempotent(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    records = [
+        usage_record(HOUR_A + i * 97, ttft_ms=100.0 + i, duration_ms=1000.0 + 10 * i)
+        for i in range(60)
+    ]
+    for start in range(0, 60, 7):
+        write(db, records[start : start + 7])
+        roll(conn, pricing, batch_size=5)
+    incremental = rows(conn, "hour"), rows(conn, "day")
+    conn.execute("DELETE FROM rollups")
+    conn.execute("DELETE FROM indexer_state WHERE name = 'rollups'")
+    roll(conn, pricing)
+    assert (rows(conn, "hour"), rows(conn, "day")) == incremental
+    # A pass over the same requests again (watermark reset) changes nothing either.
+    conn.execute("UPDATE indexer_state SET seq = 0 WHERE name = 'rollups'")
+    roll(conn, pricing)
+    assert (rows(conn, "hour"), rows(conn, "day")) == incremental
+
+
+def test_late_request_for_an_old_hour_updates_that_hour_and_its_day(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(db, [usage_record(HOUR_A), usage_record(HOUR_A + HOUR)])
+    roll(conn, pricing)
+    write(db, [usage_record(HOUR_A + 5, output_tokens=7)])  # arrives after a later hour
+    roll(conn, pricing)
+    hours = {r["window_start"]: r for r in rows(conn, "hour")}
+    assert hours[HOUR_A]["requests"] == 2 and hours[HOUR_A + HOUR]["requests"] == 1
+    [day] = rows(conn, "day")
+    assert day["requests"] == 3 and day["output_tokens"] == 107
+
+
+def test_day_sketches_are_the_merge_of_their_hours(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(db, [usage_record(HOUR_A + h * HOUR, ttft_ms=50.0 * (h + 1)) for h in range(3)])
+    roll(conn, pricing)
+    hours = rows(conn, "hour")
+    [day] = rows(conn, "day")
+    merged = Sketch()
+    for hour in hours:
+        merged.merge(Sketch.from_json(str(hour["ttft_sketch"])))
+    assert Sketch.from_json(str(day["ttft_sketch"])) == merged
+    assert merged.count == 3
+
+
+def test_summary_percentiles_tokens_per_second_and_hit_rate(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(
+        db,
+        [
+            usage_record(
+                HOUR_A + i,
+                ttft_ms=float(100 * (i + 1)),
+                duration_ms=float(100 * (i + 1)) + 1000.0,
+                output_tokens=100,
+                input_tokens=10,
+                cache_read_input_tokens=80,
+                cache_creation_input_tokens=10,
+            )
+            for i in range(10)
+        ],
+    )
+    roll(conn, pricing)
+    [hour] = conn.execute("SELECT * FROM rollups WHERE granularity = 'hour'").fetchall()
+    summary = Window.from_row(hour).summary()
+    assert summary["ttft_ms"]["p50"] == pytest.approx(500, rel=0.02)
+    assert summary["ttft_ms"]["p90"] == pytest.approx(900, rel=0.02)  # lower nearest rank
+    assert summary["output_tokens_per_second"] == pytest.approx(100.0)  # 100 tokens / 1 s each
+    assert summary["cache_hit_rate"] == pytest.approx(0.8)
+    assert summary["cost_known"] is True
+
+
+def test_unknown_cost_is_counted_not_zeroed(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    write(db, [usage_record(HOUR_A, model="mystery-1"), usage_record(HOUR_A, model="mystery-1")])
+    roll(conn, pricing)
+    [hour] = conn.execute("SELECT * FROM rollups WHERE granularity = 'hour'").fetchall()
+    summary = Window.from_row(hour).summary()
+    assert summary["cost_usd"] is None
+    assert summary["cost_known"] is False
+    assert summary["cost_unknown_requests"] == 2
+
+
+def test_retention_deletes_old_hours_in_batches_and_keeps_days(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    old = NOW - 40 * DAY
+    write(db, [usage_record(old + h * HOUR, model=f"m{h % 3}") for h in range(30)])
+    write(db, [usage_record(HOUR_A)])
+    roll(conn, pricing)
+    # Windows older than the retention are not even written as hours.
+    assert {r["window_start"] for r in rows(conn, "hour")} == {HOUR_A}
+    days_before = rows(conn, "day")
+    assert sum(int(str(d["requests"])) for d in days_before) == 31
+
+    conn.executemany(
+        "INSERT INTO rollups SELECT 'hour', window_start - ?, model, provider, requests, errors, "
+        "client_closed, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+        "cache_write_1h_tokens, cost_usd, cost_unknown, gen_output_tokens, gen_seconds, "
+        "ttft_sketch, duration_sketch, updated_at FROM rollups "
+        "WHERE granularity = 'hour' AND window_start = ?",
+        [(k * HOUR + 31 * DAY, HOUR_A) for k in range(7)],
+    )
+    assert apply_retention(conn, 30, now=NOW, batch=2) == 7
+    assert {r["window_start"] for r in rows(conn, "hour")} == {HOUR_A}
+    assert rows(conn, "day") == days_before
+
+
+def test_a_request_in_a_day_past_retention_recounts_that_day(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    old_day = NOW - 40 * DAY - 12 * HOUR
+    write(db, [usage_record(old_day + HOUR), usage_record(old_day + 5 * HOUR)])
+    roll(conn, pricing)
+    write(db, [usage_record(old_day + 9 * HOUR)])  # e.g. `ccp db import` of an old file
+    roll(conn, pricing)
+    [day] = rows(conn, "day")
+    assert day["requests"] == 3
