@@ -136,6 +136,7 @@ messages = Table(
     Column("request_id", Text, nullable=False),
     Column("ts", Float, nullable=False),
     Column("model", Text),
+    Column("session_id", Text),  # the conversation's, repeated: search narrows by it in FTS
     Index(None, "conversation_id", "chain_hash", unique=True),
     Index(None, "conversation_id"),  # holds the rowid too: a conversation's messages by id
     sqlite_autoincrement=True,
@@ -153,8 +154,10 @@ indexer_state = Table(
 # --- Derived by proxy-data's rollups (migration 0003). ---
 
 # Usage per window ("hour"/"day", UTC-aligned unix seconds), model and provider ("" = unknown).
-# Latencies are kept as mergeable sketches (JSON, see ccp_data.sketch) so windows, days and
-# database files combine into exact percentiles of the union.
+# Every additive figure is an integer (cost in billionths of a USD, generation time in ms) so
+# rows built incrementally equal rows recomputed from scratch, bit for bit. Latencies are
+# mergeable sketches (JSON, see ccp_data.sketch): windows, days and database files combine into
+# exact percentiles of the union.
 rollups = Table(
     "rollups",
     metadata,
@@ -170,10 +173,10 @@ rollups = Table(
     Column("cache_read_tokens", Integer, nullable=False),
     Column("cache_write_tokens", Integer, nullable=False),
     Column("cache_write_1h_tokens", Integer, nullable=False),
-    Column("cost_usd", Float, nullable=False),
+    Column("cost_nanos", Integer, nullable=False),
     Column("cost_unknown", Integer, nullable=False),
     Column("gen_output_tokens", Integer, nullable=False),
-    Column("gen_seconds", Float, nullable=False),
+    Column("gen_ms", Integer, nullable=False),
     Column("ttft_sketch", Text, nullable=False),
     Column("duration_sketch", Text, nullable=False),
     Column("updated_at", Float, nullable=False),

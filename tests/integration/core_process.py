@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.stack import Service, clean_environ, free_ports, wait_until
-from tests.support.fake_upstream import FakeUpstream
 
 PROXY_CORE = Path(sys.executable).parent / "proxy-core"
 
@@ -55,6 +54,3 @@ def fetch_record(db_path: Path, request_id: str, timeout: float = 5.0) -> dict[s
         return dict(row) if row is not None else None
 
     return wait_until(probe, timeout, f"record {request_id} in {db_path}")
-
-
-__all__ = ["FakeUpstream", "base_url", "fetch_record", "running_core"]

@@ -100,6 +100,18 @@ def test_query_string_reaches_the_upstream(client: httpx.Client, upstream: FakeU
     assert [r.path for r in seen] == ["/v1/messages?beta=true"]
 
 
+def test_the_front_leaves_no_trace_in_either_direction(
+    client: httpx.Client, upstream: FakeUpstream
+) -> None:
+    marker = uuid.uuid4().hex
+    reply = client.post("/v1/messages", json=message_body(marker))
+
+    seen = next(r for r in upstream.requests if marker.encode() in r.body)
+    hop_headers = {"via", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+    assert hop_headers & seen.headers.keys() == set()
+    assert "via" not in reply.headers
+
+
 def test_stream_chunks_pass_the_front_as_they_are_produced(client: httpx.Client) -> None:
     arrivals: list[tuple[float, bytes]] = []
     headers = {"x-fake-pace-ms": "150", "x-fake-events": "6"}

@@ -119,6 +119,52 @@ def test_a_taken_port_is_named_and_nothing_starts(run_split: RunSplit) -> None:
     assert not list(run_split.run_dir.glob("*.pid"))
 
 
+def core_refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_restart_core_drains_streams_in_flight_and_holds_new_requests(
+    run_split: RunSplit,
+) -> None:
+    run_split.start()
+    slow = {**HEADERS, "x-fake-pace-ms": "300"}  # 8 events: a stream of about 3 s
+    quick = {**BODY, "stream": False}
+
+    async def scenario() -> tuple[bytes, list[int], int]:
+        async with httpx.AsyncClient(base_url=run_split.front_url, timeout=60) as http:
+            async with http.stream("POST", "/v1/messages", json=BODY, headers=slow) as stream:
+                chunks = stream.aiter_raw()
+                body = await anext(chunks)  # the stream is under way before the restart
+                restart = asyncio.create_task(
+                    asyncio.to_thread(run_split.command, "restart", "core")
+                )
+                # The old proxy-core has stopped listening and is draining our stream: new
+                # requests now can only succeed if Caddy holds them for the new one.
+                await asyncio.to_thread(
+                    wait_until,
+                    lambda: core_refuses_connections(run_split.ports.core),
+                    10,
+                    "the old proxy-core to stop listening",
+                )
+                replies = await asyncio.gather(
+                    *(http.post("/v1/messages", json=quick, headers=HEADERS) for _ in range(5))
+                )
+                body += b"".join([chunk async for chunk in chunks])
+            result = await restart
+        return body, [r.status_code for r in replies], result.returncode
+
+    body, statuses, restarted = asyncio.run(scenario())
+
+    assert restarted == 0
+    assert b"event: message_stop" in body
+    assert statuses == [200] * 5
+    assert "exited unexpectedly" not in run_split.output()
+
+
 @dataclass
 class Load:
     """What a load run saw: request ids of complete streams, and every failure."""

@@ -18,6 +18,7 @@ from ccp_core.catalogue import Catalogue, list_models, read_pricing_file
 from ccp_core.errors import ApiError, InternalError, error_response, from_http_exception
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ProxyEndpoint
+from ccp_core.headers import REQUEST_ID_HEADER
 from ccp_core.health import health, metrics
 from ccp_core.recorder import open_recorder
 from ccp_core.state import CoreState, RecorderLike
@@ -45,8 +46,10 @@ def client_session(config: Config) -> aiohttp.ClientSession:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown path or wrong method: an Anthropic-shaped error, recorded like any request."""
     assert isinstance(exc, HTTPException)
     error = from_http_exception(exc, request)
+    headers = dict(exc.headers or {})
     core: CoreState | None = getattr(request.state, "core", None)
     if core is not None:
         exchange = Exchange(core, request.scope)
@@ -56,7 +59,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             error_type=error.error_type,
             error_message=error.message,
         )
-    return error_response(error, headers=dict(exc.headers) if exc.headers else None)
+        headers[REQUEST_ID_HEADER.decode()] = exchange.record.id
+    return error_response(error, headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

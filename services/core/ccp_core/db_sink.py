@@ -81,7 +81,11 @@ class DatabaseSink:
     # -- the Sink interface -------------------------------------------------------------------
 
     def open(self) -> None:
-        self.spool.open()
+        try:
+            self.spool.open()
+        except OSError as exc:
+            # Not fatal: the database may well take every record; appends retry the directory.
+            log.error("cannot open the spool directory %s: %s", self.spool.directory, exc)
         try:
             self._connection()
         except UNAVAILABLE_ERRORS as exc:
@@ -111,8 +115,10 @@ class DatabaseSink:
             self.spool.append(pending)
         except OSError as exc:
             self.write_errors += 1
+            # Retried on every tick: say it loudly once, not four times a second.
+            report = log.debug if self._held else log.error
+            report("cannot append %d records to the spool: %s", len(pending), exc)
             self._held = pending
-            log.error("cannot append %d records to the spool: %s", len(pending), exc)
             return
         self.spooled += len(pending)
         self._held = []

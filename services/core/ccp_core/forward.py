@@ -7,6 +7,7 @@ the send channel and its own disconnect watch, and nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import orjson
@@ -28,6 +29,8 @@ from ccp_core.state import CoreState
 from ccp_core.stream import relay
 from ccp_shared.config import ProviderConfig
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_PROXY_ERROR, RequestRecord
+
+log = logging.getLogger(__name__)
 
 
 class ClientGone(Exception):
@@ -158,6 +161,8 @@ async def proxy_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         )
         await relay(response, send, exchange)
     except ApiError as exc:
+        if exc.status >= 500:
+            log.warning("request %s: %s", record.id, exc.message)
         exchange.finish(
             STATUS_PROXY_ERROR,
             http_status=exc.status,

@@ -45,8 +45,8 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     # ambiguous to clients.
     hc.include_date_header = False
     hc.include_server_header = False
-    hc.errorlog = "-"
-    hc.loglevel = str(config["log_level"]).upper()
+    # Hypercorn's messages go through our logging set-up (one format, no duplicate lines).
+    hc.errorlog = logging.getLogger("hypercorn.error")
     return hc
 
 

@@ -109,6 +109,9 @@ class Recorder:
         self._stopping.set()
         self._wake.set()
         thread = self._thread
+        if thread is None and not self._closed:
+            self._run()  # never started: write what was submitted, here
+            return
         if thread is None or not thread.is_alive():
             return
         thread.join(timeout)

@@ -99,11 +99,8 @@ class Spool:
         self._path: Path | None = None
         # Lines per known spool file: the exact backlog without re-reading files every time.
         self._lines: dict[Path, int] = {}
-
-    @property
-    def pending(self) -> int:
-        """Records (lines) waiting in spool files for the database."""
-        return sum(self._lines.values())
+        # Read by other threads (health, metrics): a plain int, never the dict being changed.
+        self.pending = 0
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -120,6 +117,7 @@ class Spool:
         if self._fsync:
             os.fsync(handle.fileno())
         self._lines[path] = self._lines.get(path, 0) + len(records)
+        self._count()
 
     def rotate(self) -> None:
         """Close the file being appended to so it can be replayed; the next append opens another."""
@@ -143,6 +141,7 @@ class Spool:
             if path not in self._lines:
                 with contextlib.suppress(OSError):
                     self._lines[path] = count_lines(path)
+        self._count()
         return [path for path in paths if path != self._path]
 
     @contextlib.contextmanager
@@ -171,13 +170,18 @@ class Spool:
             log.warning("%d corrupt lines of %s kept in %s", len(bad), path, sidecar)
         path.unlink(missing_ok=True)
         self._lines.pop(path, None)
+        self._count()
 
     def quarantine(self, path: Path) -> Path:
         """Set aside a file the database keeps refusing: renamed ``*.failed``, never deleted."""
         target = path.with_name(path.name + FAILED_SUFFIX)
         path.rename(target)
         self._lines.pop(path, None)
+        self._count()
         return target
+
+    def _count(self) -> None:
+        self.pending = sum(self._lines.values())
 
     def _current(self) -> tuple[BinaryIO, Path]:
         if self._handle is None or self._path is None:

@@ -50,15 +50,15 @@ class SSEParser:
 
     def close(self) -> list[SSEEvent]:
         """End of stream. Lenient: an event cut off before its blank line is still delivered."""
-        if self._pending:
-            self._line(self._pending)
-            self._pending = b""
-        last = self._line(b"")
-        return [last] if last is not None else []
+        pending, self._pending = self._pending, b""
+        lines = [pending[:-1] if pending.endswith(b"\r") else pending] if pending else []
+        events = [self._line(line) for line in [*lines, b""]]
+        return [event for event in events if event is not None]
 
     def _line(self, line: bytes) -> SSEEvent | None:
         if not line:
-            if not self._data and not self._event:
+            if not self._data:  # an event without data lines is not dispatched
+                self._event = ""
                 return None
             event = SSEEvent(self._event or "message", b"\n".join(self._data))
             self._event, self._data = "", []

@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 class Tee:
     """The watched copy of one response body."""
 
-    __slots__ = ("_decode", "_json", "_parts", "_summary", "_watcher", "first_delta_at", "size")
+    __slots__ = (
+        "_decode",
+        "_json",
+        "_parts",
+        "_summary",
+        "_watcher",
+        "_watching",
+        "first_delta_at",
+        "size",
+    )
 
     def __init__(self, content_type: str | None, content_encoding: str | None) -> None:
         self.size = 0
@@ -35,6 +44,7 @@ class Tee:
         self._summary: ResponseSummary | None = None
         media = (content_type or "").split(";", 1)[0].strip().lower()
         self._watcher = StreamWatcher() if media == "text/event-stream" else None
+        self._watching = self._watcher is not None
         self._json = media == "application/json" or media.endswith("+json")
         self._decode: Decoder | None
         try:
@@ -55,13 +65,14 @@ class Tee:
             return
         self._parts.append(plain)
         watcher = self._watcher
-        if watcher is None:
+        if watcher is None or not self._watching:
             return
         try:
             watcher.feed(plain)
         except ValueError as exc:
+            # What was seen so far stays in the summary; the rest is kept but not parsed.
             log.warning("stopped watching a stream: %s", exc)
-            self._watcher = None
+            self._watching = False
             return
         if self.first_delta_at is None and watcher.saw_delta:
             self.first_delta_at = arrived
@@ -74,10 +85,11 @@ class Tee:
         if self._summary is not None:
             return self._summary
         if self._watcher is not None:
-            try:
-                self._watcher.close()
-            except ValueError as exc:
-                log.warning("could not read the end of a stream: %s", exc)
+            if self._watching:
+                try:
+                    self._watcher.close()
+                except ValueError as exc:
+                    log.warning("could not read the end of a stream: %s", exc)
             self._summary = self._watcher.summary
         else:
             self._summary = ResponseSummary()
@@ -114,6 +126,7 @@ async def relay(response: aiohttp.ClientResponse, send: Send, exchange: Exchange
         complete = True
     except (aiohttp.ClientError, TimeoutError) as exc:
         timeout = isinstance(exc, TimeoutError)
+        log.warning("request %s: upstream stream broke off: %r", exchange.record.id, exc)
         exchange.finish(
             STATUS_UPSTREAM_ERROR,
             error_type="timeout_error" if timeout else "upstream_disconnected",

@@ -46,13 +46,10 @@ class Signals:
     path: str
     agent_id: str | None
     body: Mapping[str, Any] | None
-    system_text: str
+    system_lower: str  # the system prompt's text, lower-cased once for the phrase rules
     last_user_texts: tuple[str, ...]  # the text blocks of the last user message, in order
+    last_user_lower: str
     user_message_count: int
-
-    @property
-    def last_user_text(self) -> str:
-        return "\n".join(self.last_user_texts)
 
 
 def texts_of(content: Any) -> tuple[str, ...]:
@@ -70,7 +67,7 @@ def texts_of(content: Any) -> tuple[str, ...]:
 
 def signals(path: str, agent_id: str | None, body: Any) -> Signals:
     if not isinstance(body, dict):
-        return Signals(path, agent_id, None, "", (), 0)
+        return Signals(path, agent_id, None, "", (), "", 0)
     messages = body.get("messages")
     users = (
         [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
@@ -78,12 +75,13 @@ def signals(path: str, agent_id: str | None, body: Any) -> Signals:
         else []
     )
     last_user = texts_of(users[-1].get("content")) if users else ()
-    system = "\n".join(texts_of(body.get("system")))
-    return Signals(path, agent_id, body, system, last_user, len(users))
+    system = "\n".join(texts_of(body.get("system"))).lower()
+    return Signals(
+        path, agent_id, body, system, last_user, "\n".join(last_user).lower(), len(users)
+    )
 
 
-def _contains_any(text: str, phrases: tuple[str, ...]) -> bool:
-    lowered = text.lower()
+def _contains_any(lowered: str, phrases: tuple[str, ...]) -> bool:
     return any(phrase in lowered for phrase in phrases)
 
 
@@ -126,7 +124,7 @@ def _is_warmup(s: Signals) -> bool:
 
 
 def _is_title(s: Signals) -> bool:
-    return _contains_any(s.system_text, _TITLE_PHRASES)
+    return _contains_any(s.system_lower, _TITLE_PHRASES)
 
 
 def _is_suggestion(s: Signals) -> bool:
@@ -134,19 +132,19 @@ def _is_suggestion(s: Signals) -> bool:
 
 
 def _is_compaction(s: Signals) -> bool:
-    return _contains_any(s.system_text, _COMPACTION_PHRASES) or _contains_any(
-        s.last_user_text, _COMPACTION_PHRASES
+    return _contains_any(s.system_lower, _COMPACTION_PHRASES) or _contains_any(
+        s.last_user_lower, _COMPACTION_PHRASES
     )
 
 
 def _is_web_helper(s: Signals) -> bool:
-    return _contains_any(s.last_user_text, _WEB_PHRASES) or _contains_any(
-        s.system_text, _WEB_PHRASES
+    return _contains_any(s.last_user_lower, _WEB_PHRASES) or _contains_any(
+        s.system_lower, _WEB_PHRASES
     )
 
 
 def _is_subagent(s: Signals) -> bool:
-    return bool(s.agent_id) or _contains_any(s.system_text, _SUBAGENT_PHRASES)
+    return bool(s.agent_id) or _contains_any(s.system_lower, _SUBAGENT_PHRASES)
 
 
 RULES: tuple[tuple[str, Callable[[Signals], bool]], ...] = (

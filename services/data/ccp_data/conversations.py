@@ -20,6 +20,7 @@ import orjson
 
 MAIN_AGENT = "main"
 # Parts of a block that vary between copies of the same message.
+_CACHE_KEYS = frozenset({"cache_control"})
 _VOLATILE_KEYS = frozenset({"cache_control", "citations"})
 _UNSTABLE_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{36})$")
@@ -27,14 +28,22 @@ _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{36})$")
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message as stored: normalised content, its searchable text and its chain hash."""
+    """One message: its normalised content and chain hash; text and kind are derived on demand
+    because most messages of a resent history are already stored and never need them."""
 
     position: int
     role: str
-    kind: str
-    text: str
     content: list[dict[str, Any]]
     chain_hash: str
+
+    @property
+    def text(self) -> str:
+        """What search indexes: prose, thinking, tool input and tool result text."""
+        return joined(block_text(block) for block in self.content)
+
+    @property
+    def kind(self) -> str:
+        return message_kind(self.role, self.content)
 
 
 def session_of(header_session: str | None, body: Any) -> str | None:
@@ -67,8 +76,15 @@ def normalize_content(content: Any) -> list[dict[str, Any]]:
         if isinstance(block, str):
             blocks.append({"type": "text", "text": block})
         elif isinstance(block, dict):
-            blocks.append({k: v for k, v in block.items() if k != "cache_control"})
+            blocks.append(_without(block, _CACHE_KEYS))
     return blocks
+
+
+def _without(block: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    # Copy only when there is something to drop: this runs for every block of every resend.
+    if keys.isdisjoint(block):
+        return block
+    return {k: v for k, v in block.items() if k not in keys}
 
 
 def _identity_block(block: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,7 +98,7 @@ def _identity_block(block: dict[str, Any]) -> dict[str, Any] | None:
             "content": normalize_content(block.get("content")),
             "is_error": bool(block.get("is_error")),
         }
-    return {k: v for k, v in block.items() if k not in _VOLATILE_KEYS}
+    return _without(block, _VOLATILE_KEYS)
 
 
 def identity(role: str, content: list[dict[str, Any]]) -> bytes:
@@ -134,15 +150,7 @@ def message_kind(role: str, content: list[dict[str, Any]]) -> str:
 
 def build(position: int, previous: str, role: str, raw_content: Any) -> Message:
     content = normalize_content(raw_content)
-    text = joined(block_text(b) for b in content)
-    return Message(
-        position=position,
-        role=role,
-        kind=message_kind(role, content),
-        text=text,
-        content=content,
-        chain_hash=chain(previous, role, content),
-    )
+    return Message(position, role, content, chain(previous, role, content))
 
 
 def extract(body: Any) -> list[Message]:

@@ -220,7 +220,8 @@ def _store_chain(
     for message in chain[known:]:
         cursor = conn.execute(
             "INSERT INTO messages (conversation_id, parent_id, position, chain_hash, role, kind, "
-            "text, content, request_id, ts, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "text, content, request_id, ts, model, session_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 conversation_id,
                 last_id,
@@ -233,6 +234,7 @@ def _store_chain(
                 a.request_id,
                 ts,
                 a.model,
+                a.session_id,
             ),
         )
         last_id = cursor.lastrowid

@@ -51,6 +51,12 @@ def has_token_chars(text: str) -> bool:
     )
 
 
+def phrase(text: str) -> str | None:
+    """``text`` as one quoted FTS5 phrase (matched token by token), or None if it has no token."""
+    text = _CONTROL.sub(" ", text)
+    return Term(text).render() if has_token_chars(text) else None
+
+
 def _lex(text: str) -> list[Term | str]:
     """Terms and the operator keywords (as plain strings), in order."""
     items: list[Term | str] = []

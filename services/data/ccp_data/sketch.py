@@ -5,13 +5,20 @@ so every quantile is answered within relative error ``a`` (1 %). Buckets only co
 two sketches is adding their counts: the sketch of hour A merged with hour B is *exactly* the
 sketch of their union. That is what lets rollups keep per-hour latency percentiles, build days
 from hours, and let ``ccp agg`` combine database files without keeping every sample.
+
+Counts are kept dense (a list starting at bucket ``offset``): latencies span a few hundred
+buckets, and a list decodes straight from JSON and merges with C-speed element-wise adds, which
+keeps a 30-day hourly series cheap to serve.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import orjson
 
@@ -20,16 +27,28 @@ _GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(_GAMMA)
 # Values this small (ms) are counted as zero: below any latency we can measure.
 _MIN_VALUE = 1e-6
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+
+def _bucket_value(index: int) -> float:
+    # The bucket's midpoint in relative terms: within ``a`` of every value that falls in it.
+    return 2 * _GAMMA**index / (_GAMMA + 1)
 
 
 @dataclass(slots=True)
 class Sketch:
-    buckets: dict[int, int] = field(default_factory=dict)
+    """``counts[i]`` values fell in bucket ``offset + i``; ``zeros`` were (about) zero.
+
+    Canonical: the first and last counts are never 0, so equal data give equal sketches.
+    """
+
+    offset: int = 0
+    counts: list[int] = field(default_factory=list)
     zeros: int = 0
 
     @property
     def count(self) -> int:
-        return self.zeros + sum(self.buckets.values())
+        return self.zeros + sum(self.counts)
 
     def add(self, value: float) -> None:
         if not math.isfinite(value):
@@ -38,39 +57,59 @@ class Sketch:
             self.zeros += 1
             return
         index = math.ceil(math.log(value) / _LOG_GAMMA)
-        self.buckets[index] = self.buckets.get(index, 0) + 1
+        self._grow(index, index)
+        self.counts[index - self.offset] += 1
+
+    def _grow(self, low: int, high: int) -> None:
+        """Make room for buckets ``low..high``."""
+        if not self.counts:
+            self.offset, self.counts = low, [0] * (high - low + 1)
+            return
+        if low < self.offset:
+            self.counts[:0] = [0] * (self.offset - low)
+            self.offset = low
+        end = self.offset + len(self.counts) - 1
+        if high > end:
+            self.counts.extend([0] * (high - end))
 
     def merge(self, other: Sketch) -> None:
         self.zeros += other.zeros
-        for index, count in other.buckets.items():
-            self.buckets[index] = self.buckets.get(index, 0) + count
+        if not other.counts:
+            return
+        self._grow(other.offset, other.offset + len(other.counts) - 1)
+        start = other.offset - self.offset
+        stop = start + len(other.counts)
+        self.counts[start:stop] = map(operator.add, self.counts[start:stop], other.counts)
 
-    def quantile(self, q: float) -> float | None:
-        """The value at quantile ``q`` (0..1) within 1 % relative error; None when empty."""
+    def quantiles(self, qs: Iterable[float]) -> list[float | None]:
+        """The values at quantiles ``qs`` (0..1), each within 1 % relative error."""
         total = self.count
         if total == 0:
-            return None
-        rank = q * (total - 1)
-        seen = self.zeros
-        if rank < seen:
-            return 0.0
-        for index in sorted(self.buckets):
-            seen += self.buckets[index]
-            if rank < seen:
-                # The bucket's midpoint in relative terms: within ``a`` of every value in it.
-                return 2 * _GAMMA**index / (_GAMMA + 1)
-        return 2 * _GAMMA ** max(self.buckets) / (_GAMMA + 1)
+            return [None for _ in qs]
+        cumulative = list(accumulate(self.counts, initial=self.zeros))
+        answers: list[float | None] = []
+        for q in qs:
+            rank = q * (total - 1)
+            if rank < self.zeros:
+                answers.append(0.0)
+                continue
+            position = min(bisect_right(cumulative, rank), len(cumulative) - 1)
+            answers.append(_bucket_value(self.offset + position - 1))
+        return answers
+
+    def quantile(self, q: float) -> float | None:
+        return self.quantiles((q,))[0]
 
     def to_json(self) -> str:
-        """Compact and stable: ``{"z": zeros, "b": [[index, count], ...]}`` sorted by index."""
-        return orjson.dumps({"z": self.zeros, "b": sorted(self.buckets.items())}).decode()
+        """Compact and stable: ``{"z": zeros, "o": offset, "c": [counts]}``."""
+        return orjson.dumps({"z": self.zeros, "o": self.offset, "c": self.counts}).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes | None) -> Sketch:
         if not text:
             return cls()
         data = orjson.loads(text)
-        return cls(buckets={int(i): int(c) for i, c in data["b"]}, zeros=int(data["z"]))
+        return cls(offset=int(data["o"]), counts=data["c"], zeros=int(data["z"]))
 
     @classmethod
     def of(cls, values: Iterable[float | None]) -> Sketch:
@@ -89,8 +128,4 @@ def merged(sketches: Iterable[Sketch]) -> Sketch:
 
 
 def percentiles(sketch: Sketch) -> dict[str, float | None]:
-    return {
-        "p50": sketch.quantile(0.5),
-        "p90": sketch.quantile(0.9),
-        "p99": sketch.quantile(0.99),
-    }
+    return dict(zip(QUANTILES, sketch.quantiles(QUANTILES.values()), strict=True))

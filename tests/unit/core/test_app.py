@@ -380,10 +380,12 @@ def test_unknown_path_and_wrong_method(client: TestClient, recorder: FakeRecorde
     assert missing.status_code == 404 and error_of(missing)["type"] == "not_found_error"
     wrong = client.get("/v1/messages")
     assert wrong.status_code == 405 and error_of(wrong)["type"] == "invalid_request_error"
+    assert wrong.headers["allow"] == "POST"
     assert [(r.status, r.http_status) for r in recorder.records] == [
         ("proxy_error", 404),
         ("proxy_error", 405),
     ]
+    assert missing.headers["ccp-request-id"] == recorder.records[0].id
 
 
 def closed_port() -> int:

@@ -214,6 +214,15 @@ def test_stop_drains_the_queue_and_later_records_are_still_written(
     assert "req-00999" in ids_in(data_dir / "ccp.db")
 
 
+def test_stop_without_start_still_writes_what_was_submitted(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, _ = make_recorder()
+    recorder.submit(record(1))
+    recorder.stop()
+    assert ids_in(data_dir / "ccp.db") == ["req-00001"]
+
+
 def test_a_bad_record_costs_only_itself_and_is_set_aside(
     make_recorder: Callable[..., Any], data_dir: Path
 ) -> None:
@@ -411,3 +420,20 @@ def test_open_recorder_follows_the_config(data_dir: Path) -> None:
     recorder.stop()
     assert ids_in(data_dir / "ccp.db") == ["req-00001"]
     assert recorder.stats()["written"] == 1
+
+
+def test_records_neither_database_nor_spool_can_take_are_held_and_retried(
+    data_dir: Path,
+) -> None:
+    for path in data_dir.glob("ccp.db*"):
+        path.unlink()  # the database refuses everything
+    spool_dir = data_dir / "spool"
+    spool_dir.write_text("a file where the spool directory should be")
+    sink = DatabaseSink(data_dir / "ccp.db", Spool(spool_dir), probe_interval=60.0)
+    sink.open()
+    sink.write([record(1), record(2)])
+    assert sink.counters()["held"] == 2 and sink.counters()["spool_pending"] == 0
+    spool_dir.unlink()
+    sink.tick()
+    assert sink.counters()["held"] == 0 and sink.counters()["spool_pending"] == 2
+    sink.close()

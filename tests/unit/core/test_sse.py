@@ -90,6 +90,14 @@ def test_an_event_cut_off_at_end_of_stream_is_still_delivered() -> None:
     assert parse_all([b"event: message_delta\ndata: {}"]) == [SSEEvent("message_delta", b"{}")]
 
 
+def test_events_without_data_are_not_dispatched() -> None:
+    assert parse_all([b"event: ping\n\ndata: x\n\n"]) == [SSEEvent("message", b"x")]
+
+
+def test_a_final_line_ending_in_cr_is_a_complete_line() -> None:
+    assert parse_all([b"data: x\r"]) == [SSEEvent("message", b"x")]
+
+
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=30))
 def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
     bounds = [0, *sorted(cuts), len(STREAM)]

@@ -210,9 +210,12 @@ QUERIES = st.lists(st.one_of(NASTY, st.text(max_size=10)), max_size=20).map(" ".
 
 
 @settings(max_examples=150, deadline=None)
-@given(q=QUERIES)
-def test_any_search_text_is_200_or_400(client: TestClient, q: str) -> None:
-    response = client.get(f"/api/conversations/search?q={quote(q, safe='')}")
+@given(q=QUERIES, session=st.none() | st.just(SESSION) | st.text(max_size=40))
+def test_any_search_text_is_200_or_400(client: TestClient, q: str, session: str | None) -> None:
+    url = f"/api/conversations/search?q={quote(q, safe='')}"
+    if session is not None:
+        url += f"&session={quote(session, safe='')}"
+    response = client.get(url)
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
         assert response.json()["error"]["type"] == "invalid_request_error"

@@ -36,7 +36,7 @@ def test_health_body_and_alias(data_dir: Path) -> None:
 
 def test_a_dead_indexer_is_503_and_says_why(data_dir: Path) -> None:
     with data_client(data_dir) as client:
-        client.app.state.indexer = FailedIndexer()  # type: ignore[attr-defined]
+        client.app.state.indexer = FailedIndexer()
         response = client.get("/health")
     assert response.status_code == 503
     body = response.json()

@@ -45,7 +45,7 @@ def rows(conn: sqlite3.Connection, granularity: str) -> list[dict[str, object]]:
 
 def roll(conn: sqlite3.Connection, pricing: PriceTable, **kwargs: object) -> int:
     total = 0
-    while done := run_once(conn, pricing, now=NOW, **kwargs):  # type: ignore[arg-type]
+    while done := run_once(conn, pricing, now=NOW, **kwargs):
         total += done
     return total
 

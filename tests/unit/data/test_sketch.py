@@ -57,5 +57,6 @@ def test_serialised_form_is_compact_and_stable() -> None:
     sketch = Sketch.of([10.0, 10.0, 20.0])
     text = sketch.to_json()
     assert text == Sketch.from_json(text).to_json()
-    assert len(text) < 40
+    assert len(text) < 100  # values 2x apart are ~35 buckets apart
+    assert sketch.counts[0] and sketch.counts[-1]  # canonical: no zero buckets at the edges
     assert Sketch.from_json(None) == Sketch() == Sketch.from_json("")

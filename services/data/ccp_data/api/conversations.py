@@ -21,7 +21,6 @@ MESSAGES_DEFAULT_LIMIT = 500
 MESSAGES_MAX_LIMIT = 2000
 SEARCH_DEFAULT_LIMIT = 20
 SEARCH_MAX_LIMIT = 100
-MAX_SEARCH_OFFSET = 10_000
 
 
 def _range(request: Request) -> tuple[float | None, float | None]:
@@ -106,7 +105,7 @@ async def search(request: Request) -> Response:
     )
     cursor = decode_cursor(params.text(request, "cursor"), (int,))
     offset = int(cursor[0]) if cursor else 0
-    if not 0 <= offset <= MAX_SEARCH_OFFSET:
+    if not 0 <= offset < search_queries.RANK_WINDOW:
         raise BadRequest("cursor: not a cursor this API returned")
     try:
         results, next_offset = await request.app.state.db.read(

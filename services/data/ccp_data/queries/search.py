@@ -1,9 +1,15 @@
 """Full-text search over messages: FTS5 MATCH, bm25 rank, highlighted snippets.
 
-The MATCH drives the query and each hit joins its message and conversation by primary key, so
-filters (model, session, time) narrow the hits without scanning either table. ``fts_query`` must
-come from ``ccp_data.search.to_fts``; should FTS5 still refuse it, that is a ``QueryError`` (a
-400 for the user), not a server error.
+Ranking every hit of a common word costs as much as the word is common, so a search ranks the
+``RANK_WINDOW`` most recent matching messages (all of them, for any word rarer than that) by
+bm25, and computes snippets for the returned page only. FTS5 walks the match newest first (rowid
+order, which it keeps without sorting); each hit joins its message and conversation by primary
+key, where the model and time filters apply. A session filter goes into the MATCH itself (the
+session id is an FTS column), so FTS5 intersects posting lists instead of the query testing every
+hit of a common word against the session.
+
+``fts_query`` must come from ``ccp_data.search.to_fts``; should FTS5 still refuse it, that is a
+``QueryError`` (a 400 for the user), not a server error.
 """
 
 from __future__ import annotations
@@ -12,11 +18,29 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ccp_data.search import QueryError
+from ccp_data.search import QueryError, phrase
 
+RANK_WINDOW = 2000
 SNIPPET_OPEN = "<mark>"
 SNIPPET_CLOSE = "</mark>"
 SNIPPET_TOKENS = 24
+
+_HITS = (
+    "SELECT f.rowid AS id, bm25(messages_fts, 1.0, 0.0) AS rank FROM messages_fts AS f "
+    "JOIN messages AS m ON m.id = f.rowid "
+    "WHERE messages_fts MATCH :q {filters} ORDER BY f.rowid DESC LIMIT :window"
+)
+_PAGE = (
+    "WITH hits AS ({hits}), "
+    "page AS (SELECT id, rank FROM hits ORDER BY rank, id LIMIT :limit OFFSET :offset) "
+    "SELECT m.id AS message_id, m.request_id, m.conversation_id, m.session_id, c.agent_id, "
+    "c.kind AS conversation_kind, c.title, m.role, m.kind, m.position, m.ts, m.model, "
+    f"snippet(messages_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', {SNIPPET_TOKENS}) "
+    "AS snippet, page.rank "
+    "FROM page CROSS JOIN messages_fts ON messages_fts.rowid = page.id "
+    "JOIN messages AS m ON m.id = page.id JOIN conversations AS c ON c.id = m.conversation_id "
+    "WHERE messages_fts MATCH :q ORDER BY page.rank, page.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,31 +51,29 @@ class SearchFilter:
     until: float | None = None
 
 
-def search_sql(f: SearchFilter) -> tuple[str, list[Any]]:
-    """The search statement; its parameters are the MATCH text, the filters, limit and offset."""
-    clauses = ["messages_fts MATCH ?"]
-    params: list[Any] = []
-    for clause, value in (
-        ("m.model = ?", f.model),
-        ("c.session_id = ?", f.session),
-        ("m.ts >= ?", f.since),
-        ("m.ts < ?", f.until),
+def match_expression(fts_query: str, session: str | None) -> str:
+    """The user's query over the text column, narrowed to the session's messages if given."""
+    expression = f"text : ({fts_query})"
+    session_phrase = phrase(session) if session is not None else None
+    if session_phrase is not None:
+        expression += f" AND session_id : {session_phrase}"
+    return expression
+
+
+def search_sql(f: SearchFilter) -> tuple[str, dict[str, Any]]:
+    """The search statement and its filter parameters (add ``q``, ``limit``, ``offset``)."""
+    filters: list[str] = []
+    params: dict[str, Any] = {"window": RANK_WINDOW}
+    for clause, name, value in (
+        ("m.model = :model", "model", f.model),
+        ("m.session_id = :session", "session", f.session),  # exact, after FTS narrowed it
+        ("m.ts >= :since", "since", f.since),
+        ("m.ts < :until", "until", f.until),
     ):
         if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    sql = (
-        "SELECT m.id AS message_id, m.request_id, m.conversation_id, c.session_id, c.agent_id, "
-        "c.kind AS conversation_kind, c.title, m.role, m.kind, m.position, m.ts, m.model, "
-        f"snippet(messages_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', {SNIPPET_TOKENS}) "
-        "AS snippet, messages_fts.rank AS rank "
-        "FROM messages_fts "
-        "JOIN messages AS m ON m.id = messages_fts.rowid "
-        "JOIN conversations AS c ON c.id = m.conversation_id "
-        f"WHERE {' AND '.join(clauses)} "
-        "ORDER BY messages_fts.rank, m.id LIMIT ? OFFSET ?"
-    )
-    return sql, params
+            filters.append(f"AND {clause}")
+            params[name] = value
+    return _PAGE.format(hits=_HITS.format(filters=" ".join(filters))), params
 
 
 def search(
@@ -59,8 +81,9 @@ def search(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of hits, best first, and the offset of the next page (None at the end)."""
     sql, params = search_sql(f)
+    params.update(q=match_expression(fts_query, f.session), limit=limit + 1, offset=offset)
     try:
-        cursor = conn.execute(sql, [fts_query, *params, limit + 1, offset])
+        cursor = conn.execute(sql, params)
         cursor.row_factory = sqlite3.Row
         rows = cursor.fetchall()
     except sqlite3.OperationalError as exc:
@@ -68,4 +91,5 @@ def search(
             raise QueryError(f"q: the search could not be run ({exc})") from None
         raise
     results = [dict(row) for row in rows[:limit]]
-    return results, (offset + limit if len(rows) > limit else None)
+    more = len(rows) > limit and offset + limit < RANK_WINDOW
+    return results, (offset + limit if more else None)

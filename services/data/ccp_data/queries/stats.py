@@ -64,6 +64,15 @@ def range_rows(
     return rows
 
 
+def _add(windows: dict[Any, Window], key: Any, row: sqlite3.Row) -> None:
+    # The first window of a key is kept as the accumulator: no copy of its sketches.
+    window = Window.from_row(row)
+    if key in windows:
+        windows[key].merge(window)
+    else:
+        windows[key] = window
+
+
 def _range(start: int, end: int) -> dict[str, int]:
     return {"since": start, "until": end}
 
@@ -78,11 +87,11 @@ def totals(
 ) -> dict[str, Any]:
     """Totals over the range and the same broken down by provider."""
     total = Window()
-    providers: dict[str, Window] = defaultdict(Window)
+    providers: dict[str, Window] = {}
     for row in range_rows(conn, start, end, model=model, provider=provider):
-        window = Window.from_row(row)
+        _add(providers, row["provider"], row)
+    for window in providers.values():
         total.merge(window)
-        providers[row["provider"]].merge(window)
     return {
         "range": _range(start, end),
         "totals": total.summary(),
@@ -93,9 +102,9 @@ def totals(
 def by_model(
     conn: sqlite3.Connection, start: int, end: int, *, provider: str | None = None
 ) -> dict[str, Any]:
-    models: dict[str, Window] = defaultdict(Window)
+    models: dict[str, Window] = {}
     for row in range_rows(conn, start, end, provider=provider):
-        models[row["model"]].merge(Window.from_row(row))
+        _add(models, row["model"], row)
     ranked = sorted(models.items(), key=lambda item: (-item[1].requests, item[0]))
     return {
         "range": _range(start, end),
@@ -115,9 +124,9 @@ def series(
     """One point per window of ``granularity`` in the range, empty windows included."""
     step = GRANULARITIES[granularity]
     start, end = floor_to(start, step), ceil_to(end, step)
-    windows: dict[int, Window] = defaultdict(Window)
+    windows: dict[int, Window] = {}
     for row in _rows(conn, (granularity, start, end), model, provider):
-        windows[row["window_start"]].merge(Window.from_row(row))
+        _add(windows, row["window_start"], row)
     points = [
         {"window_start": ts, **windows[ts].summary()} if ts in windows else _empty(ts)
         for ts in range(start, end, step)
@@ -131,9 +140,9 @@ def per_model_series(
     """``{model: [window, ...]}`` for windows with traffic (providers merged)."""
     step = GRANULARITIES[granularity]
     start, end = floor_to(start, step), ceil_to(end, step)
-    grouped: dict[str, dict[int, Window]] = defaultdict(lambda: defaultdict(Window))
+    grouped: dict[str, dict[int, Window]] = defaultdict(dict)
     for row in _rows(conn, (granularity, start, end), model, None):
-        grouped[row["model"]][row["window_start"]].merge(Window.from_row(row))
+        _add(grouped[row["model"]], row["window_start"], row)
     return {
         name: [{"window_start": ts, **w.summary()} for ts, w in sorted(windows.items())]
         for name, windows in sorted(grouped.items())

@@ -18,16 +18,22 @@ depends_on = None
 # The FTS5 table indexes messages.text without a copy of it (external content); triggers keep
 # it in step with every insert, delete and update of messages. env.py keeps *_fts tables out of
 # autogenerate, so they are created here by hand.
+# The session id is indexed beside the text so a search within one session is an intersection
+# of posting lists inside FTS5 rather than a filter applied to every hit of a common word.
 _FTS = [
-    "CREATE VIRTUAL TABLE messages_fts USING fts5("
-    "text, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(text, session_id, content='messages', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN "
-    "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text); END",
+    "INSERT INTO messages_fts(rowid, text, session_id) VALUES (new.id, new.text, new.session_id); "
+    "END",
     "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN "
-    "INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
-    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN "
-    "INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.id, old.text); "
-    "INSERT INTO messages_fts(rowid, text) VALUES (new.id, new.text); END",
+    "INSERT INTO messages_fts(messages_fts, rowid, text, session_id) "
+    "VALUES ('delete', old.id, old.text, old.session_id); END",
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, session_id ON messages BEGIN "
+    "INSERT INTO messages_fts(messages_fts, rowid, text, session_id) "
+    "VALUES ('delete', old.id, old.text, old.session_id); "
+    "INSERT INTO messages_fts(rowid, text, session_id) VALUES (new.id, new.text, new.session_id); "
+    "END",
 ]
 
 
@@ -88,6 +94,7 @@ def upgrade() -> None:
         sa.Column("request_id", sa.Text(), nullable=False),
         sa.Column("ts", sa.Float(), nullable=False),
         sa.Column("model", sa.Text()),
+        sa.Column("session_id", sa.Text()),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         sqlite_autoincrement=True,
     )

@@ -1,0 +1,193 @@
+"""Issue #3 item 6: proxy-data works through a 20,000-request backlog while proxy-core serves
+32 concurrent streams, and core never notices.
+
+The backlog is written before the stack starts (as if proxy-data had been down for a while). Load
+runs until both derived passes (indexer and rollups) have caught up. Then: no proxied request
+failed, neither log mentions "database is locked", core never spooled (no failed write), every
+proxied request was recorded, and the WAL stayed under 64 MB the whole time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from tests.integration.stack import FakeUpstreamProcess, Stack, wait_until
+
+from ccp_shared.records import STATUS_OK, RequestRecord
+from ccp_shared.store import connect, write_batch
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BACKLOG = 20_000
+SESSIONS = 400
+CONNECTIONS = 32
+WAL_LIMIT = 64 * 1024 * 1024
+CATCH_UP_DEADLINE = 300.0
+SSE_REPLY = (
+    'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
+    '"role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":12,'
+    '"output_tokens":1}}}\n\n'
+    'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    '"content_block":{"type":"text","text":""}}\n\n'
+    'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    '"delta":{"type":"text_delta","text":"Sure, here is turn %d."}}\n\n'
+    'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    '"usage":{"output_tokens":9}}\n\n'
+    'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+def backlog_records(now: float) -> Iterator[RequestRecord]:
+    """Claude Code-like sessions: each turn resends the history so far, as the client does."""
+    turns = BACKLOG // SESSIONS
+    for session_number in range(SESSIONS):
+        session = str(uuid.UUID(int=session_number + 1))
+        history: list[dict[str, str]] = []
+        for turn in range(turns):
+            history.append({"role": "user", "content": f"session {session_number} step {turn}"})
+            body = {"model": "claude-sonnet-4-5", "stream": True, "messages": history}
+            ts = now - 6 * 3600 + session_number * 50 + turn
+            yield RequestRecord(
+                id=f"backlog-{session_number:04d}-{turn:03d}",
+                ts_start=ts,
+                ts_end=ts + 1.5,
+                session_id=session,
+                model="claude-sonnet-4-5",
+                provider="anthropic",
+                stream=True,
+                status=STATUS_OK,
+                http_status=200,
+                input_tokens=12,
+                output_tokens=9,
+                ttft_ms=300.0,
+                duration_ms=1500.0,
+                request_body=orjson.dumps(body),
+                response_body=SSE_REPLY % turn,
+            )
+            history.append({"role": "assistant", "content": f"Sure, here is turn {turn}."})
+
+
+def write_backlog(db_path: Path) -> None:
+    conn = connect(db_path)
+    batch: list[RequestRecord] = []
+    try:
+        for record in backlog_records(time.time()):
+            batch.append(record)
+            if len(batch) == 2000:
+                write_batch(conn, batch)
+                batch = []
+        write_batch(conn, batch)
+    finally:
+        conn.close()
+
+
+def progress(db_path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        marks = dict(conn.execute("SELECT name, seq FROM indexer_state").fetchall())
+        marks["requests"] = conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+        return marks
+    finally:
+        conn.close()
+
+
+def wal_bytes(db_path: Path) -> int:
+    try:
+        return Path(f"{db_path}-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+class Load:
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failures: list[str] = []
+        self.max_wal = 0
+
+
+async def stream_until(core_url: str, db_path: Path, load: Load) -> None:
+    done = asyncio.Event()
+    body = orjson.dumps(
+        {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 32,
+            "stream": True,
+            "messages": [{"role": "user", "content": "load"}],
+        }
+    )
+    headers = {"x-api-key": "sk-ant-test-0000", "content-type": "application/json"}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not done.is_set():
+            try:
+                async with client.stream("POST", "/v1/messages", content=body) as reply:
+                    payload = await reply.aread()
+                if reply.status_code != 200 or b"message_stop" not in payload:
+                    load.failures.append(f"{reply.status_code}: {payload[-200:]!r}")
+                else:
+                    load.ok += 1
+            except httpx.HTTPError as exc:
+                load.failures.append(repr(exc))
+
+    async def monitor() -> None:
+        deadline = time.monotonic() + CATCH_UP_DEADLINE
+        while time.monotonic() < deadline:
+            load.max_wal = max(load.max_wal, wal_bytes(db_path))
+            marks = await asyncio.to_thread(progress, db_path)
+            if min(marks.get("indexer", 0), marks.get("rollups", 0)) >= BACKLOG:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            load.failures.append(f"backlog not worked through in {CATCH_UP_DEADLINE}s: {marks}")
+        done.set()
+
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    async with httpx.AsyncClient(
+        base_url=core_url, headers=headers, limits=limits, timeout=60
+    ) as client:
+        await asyncio.gather(monitor(), *(worker(client) for _ in range(CONNECTIONS)))
+
+
+def test_backlog_under_streaming_load_locks_nothing(tmp_path: Path) -> None:
+    upstream = FakeUpstreamProcess(tmp_path / "upstream.log", "--events", "5", "--pace-ms", "2")
+    upstream.start().wait_healthy()
+    stack = Stack(tmp_path / "data", upstream.url)
+    try:
+        stack.upgrade()
+        write_backlog(stack.db_path)
+        stack.start(upgrade=False)
+        load = Load()
+        asyncio.run(stream_until(stack.core_url, stack.db_path, load))
+
+        assert load.failures == [], load.failures[:5]
+        assert load.ok > 0
+        wait_until(
+            lambda: progress(stack.db_path)["requests"] == BACKLOG + load.ok,
+            30,
+            "every proxied request recorded",
+        )
+        load.max_wal = max(load.max_wal, wal_bytes(stack.db_path))
+        assert load.max_wal < WAL_LIMIT
+        for service in (stack.core, stack.data):
+            assert "database is locked" not in service.log_text(), service.log_tail()
+        # Core never had to fall back to its spool: every write went straight in.
+        core_metrics = httpx.get(f"{stack.core_url}/metrics").text
+        assert "ccp_core_recorder_write_errors_total 0" in core_metrics
+
+        def rolled_up() -> bool:
+            stats = httpx.get(f"{stack.data_url}/api/stats", params={"since": "7h"}).json()
+            return bool(stats["totals"]["requests"] == BACKLOG + load.ok)
+
+        wait_until(rolled_up, 5, "every request in /api/stats")
+    finally:
+        stack.stop()
+        upstream.stop()

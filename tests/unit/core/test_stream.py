@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import gzip
+
+import orjson
+
+from ccp_core.stream import Tee
+
+START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"model":"m",'
+    b'"usage":{"input_tokens":5,"output_tokens":1}}}\n\n'
+)
+DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'
+END = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    b'"usage":{"output_tokens":4}}\n\n'
+)
+
+
+def test_sse_copy_is_watched_and_kept() -> None:
+    tee = Tee("text/event-stream; charset=utf-8", None)
+    tee.feed(START, 1.0)
+    assert tee.first_delta_at is None
+    tee.feed(DELTA, 2.0)
+    tee.feed(END, 3.0)
+    summary = tee.finish()
+    assert tee.first_delta_at == 2.0
+    assert (summary.model, summary.input_tokens, summary.output_tokens) == ("m", 5, 4)
+    assert tee.body() == START + DELTA + END
+    assert tee.size == len(START + DELTA + END)
+    assert tee.finish() is summary  # computed once, whichever path ends the stream
+
+
+def test_broken_event_stops_watching_but_not_keeping() -> None:
+    tee = Tee("text/event-stream", None)
+    tee.feed(START, 1.0)
+    tee.feed(b"event: message_delta\ndata: {broken\n\n", 2.0)
+    tee.feed(DELTA, 3.0)
+    assert tee.first_delta_at is None  # no longer watched after the parse error
+    assert tee.finish().input_tokens == 5  # what was seen before is kept
+    assert tee.body().endswith(DELTA)
+
+
+def test_compressed_copy_is_decoded_and_size_counts_wire_bytes() -> None:
+    packed = gzip.compress(START + DELTA + END)
+    tee = Tee("text/event-stream", "gzip")
+    for i in range(0, len(packed), 5):
+        tee.feed(packed[i : i + 5], float(i))
+    assert tee.finish().output_tokens == 4
+    assert tee.size == len(packed)
+    assert tee.body() == START + DELTA + END
+
+
+def test_undecodable_copy_is_dropped_quietly() -> None:
+    tee = Tee("text/event-stream", "gzip")
+    tee.feed(b"this is not gzip at all", 1.0)
+    tee.feed(START, 2.0)
+    assert tee.size == len(b"this is not gzip at all") + len(START)
+    assert tee.body() == b"" and tee.finish().model is None
+
+
+def test_unknown_encoding_is_not_watched() -> None:
+    tee = Tee("text/event-stream", "compress")
+    tee.feed(START, 1.0)
+    assert tee.body() == b"" and tee.size == len(START)
+
+
+def test_json_bodies_are_read_once_complete() -> None:
+    message = {
+        "type": "message",
+        "model": "claude-x",
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 9, "output_tokens": 3, "cache_read_input_tokens": 100},
+    }
+    body = orjson.dumps(message)
+    tee = Tee("application/json", None)
+    tee.feed(body[:10], 1.0)
+    tee.feed(body[10:], 2.0)
+    summary = tee.finish()
+    assert (summary.model, summary.stop_reason) == ("claude-x", "tool_use")
+    assert (summary.input_tokens, summary.cache_read_input_tokens) == (9, 100)
+    assert tee.first_delta_at is None
+
+
+def test_json_error_bodies_give_the_error_type() -> None:
+    tee = Tee("application/json", None)
+    tee.feed(b'{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}', 1.0)
+    summary = tee.finish()
+    assert (summary.error_type, summary.error_message) == ("rate_limit_error", "slow")
+
+
+def test_non_json_error_pages_are_kept_without_a_summary() -> None:
+    tee = Tee("text/html", None)
+    tee.feed(b"<html>502 Bad Gateway</html>", 1.0)
+    assert tee.finish().error_type is None
+    assert tee.body() == b"<html>502 Bad Gateway</html>"

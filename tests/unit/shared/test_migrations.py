@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+
+from ccp_shared import schema
+from ccp_shared.migrate import alembic_config, current_revision, head_revision, upgrade
+from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS
+from ccp_shared.store import SCHEMA_HEAD, SchemaError, check_schema, connect
+
+
+def test_one_head_and_it_is_what_the_code_expects() -> None:
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_a_blank_database_upgraded_to_head_has_every_table_and_index(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "ccp.db"
+    upgrade(db)
+    assert current_revision(db) == SCHEMA_HEAD
+    conn = sqlite3.connect(db)
+    names = {(kind, name) for kind, name in conn.execute("SELECT type, name FROM sqlite_master")}
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    for table in schema.metadata.sorted_tables:
+        assert ("table", table.name) in names
+        for index in table.indexes:
+            assert ("index", index.name) in names, index.name
+    assert ("table", "messages_fts") in names
+
+
+def test_migrations_and_the_sqlalchemy_schema_agree(data_dir: Path) -> None:
+    # Autogenerate through env.py (so FTS tables are ignored as in real use) finds nothing to do.
+    command.check(alembic_config(data_dir / "ccp.db"))
+
+
+def test_the_schema_and_the_record_columns_agree() -> None:
+    assert {c.name for c in schema.requests.columns} == {"seq", *REQUEST_COLUMNS}
+    assert {c.name for c in schema.request_bodies.columns} == set(BODY_COLUMNS)
+
+
+def test_upgrade_is_repeatable(data_dir: Path) -> None:
+    upgrade(data_dir / "ccp.db")
+    assert current_revision(data_dir / "ccp.db") == SCHEMA_HEAD
+
+
+def test_a_behind_schema_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    db = tmp_path / "ccp.db"
+    upgrade(db, "0001")
+    with pytest.raises(SchemaError, match=r"revision 0001.*ccp db upgrade"):
+        check_schema(db)
+    with pytest.raises(SchemaError, match="ccp db upgrade"):
+        check_schema(tmp_path / "absent.db")
+
+
+@pytest.mark.parametrize("service", ["ccp_data.main", "ccp_core.main"])
+def test_services_refuse_to_start_on_a_behind_schema(
+    tmp_path: Path,
+    service: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATA_DIR", "CCP_DB_PATH", "CCP_CONFIG", "CCP_PERSIST"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    upgrade(data / "ccp.db", "0002")
+    main = importlib.import_module(service).main
+    assert main(["--data-dir", str(data), "--port", "1"]) == 2
+    assert "ccp db upgrade" in capsys.readouterr().err
+
+
+def test_the_store_opens_head_databases(data_dir: Path) -> None:
+    check_schema(data_dir / "ccp.db")
+    conn = connect(data_dir / "ccp.db", readonly=True)
+    assert conn.execute("SELECT count(*) FROM rollups").fetchone()[0] == 0
+    conn.close()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ccp_shared.records import RequestRecord
+from ccp_shared.store import connect, write_batch
+
+
+def record(rid: str, **fields: object) -> RequestRecord:
+    return RequestRecord(id=rid, ts_start=1_767_225_600.0, status="ok", **fields)
+
+
+def test_connections_get_ccp_pragmas(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db", busy_timeout=1.5)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1500
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.isolation_level is None  # autocommit: callers BEGIN IMMEDIATE themselves
+    conn.close()
+
+
+def test_write_batch_stores_rows_and_bodies_and_is_idempotent(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db")
+    first = record(
+        "a",
+        model="claude-haiku-4-5",
+        stream=True,
+        request_body=b'{"model": "claude-haiku-4-5"}',
+        response_body="event: ping\n\n",
+        request_headers={"x-api-key": "****abcd"},
+        route_decision={"provider": "anthropic"},
+    )
+    write_batch(conn, [first, record("b")])
+    write_batch(conn, [record("a", model="changed"), record("c")])
+    rows = conn.execute("SELECT id, model, stream, route_decision FROM requests ORDER BY seq")
+    assert rows.fetchall() == [
+        ("a", "claude-haiku-4-5", 1, '{"provider":"anthropic"}'),
+        ("b", None, 0, None),
+        ("c", None, 0, None),
+    ]
+    body = conn.execute(
+        "SELECT request_headers, request_body, response_body FROM request_bodies "
+        "WHERE request_id = 'a'"
+    ).fetchone()
+    assert orjson.loads(body[0]) == {"x-api-key": "****abcd"}
+    assert body[1:] == ('{"model": "claude-haiku-4-5"}', "event: ping\n\n")
+    conn.close()
+
+
+def test_absurd_token_counts_are_clamped_not_fatal(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db")
+    write_batch(conn, [record("big", input_tokens=10**30)])
+    assert conn.execute("SELECT input_tokens FROM requests").fetchone()[0] == 2**63 - 1
+    conn.close()
+
+
+def test_a_failed_batch_leaves_nothing_behind(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db")
+    broken = record("x")
+    broken.method = None  # NOT NULL column
+    with pytest.raises(sqlite3.IntegrityError):
+        write_batch(conn, [record("ok"), broken])
+    assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+    assert not conn.in_transaction
+    conn.close()
+
+
+def test_read_only_connections_cannot_write(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db", readonly=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM requests")
+    conn.close()
+
+
+def test_jsonl_round_trip_matches_the_database_shape() -> None:
+    original = record("r", request_body=b"\xff{}", model="m", route_decision={"k": 1})
+    loaded = RequestRecord.from_json(original.to_json())
+    assert loaded.request_body == "\ufffd{}"  # undecodable bytes replaced, not lost silently
+    assert (loaded.model, loaded.route_decision) == ("m", {"k": 1})
+    with pytest.raises(ValueError, match="id and ts_start"):
+        RequestRecord.from_json(b'{"model": "x"}')
