@@ -27,6 +27,7 @@ from typing import IO, TypeVar
 
 import httpx
 
+from ccp_shared.config import LEGACY_ENV
 from ccp_shared.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,8 +73,7 @@ def http_status(url: str, method: str = "GET", timeout: float = 2.0) -> int | No
 
 def clean_environ() -> dict[str, str]:
     """The test process environment without any ccp setting that could leak into a stack."""
-    legacy = {"DATA_DIR", "FORCE_HAIKU_TO_ZAI", "ZAI_HEADER_MODE", "ZAI_API_KEY"}
-    return {k: v for k, v in os.environ.items() if not k.startswith("CCP_") and k not in legacy}
+    return {k: v for k, v in os.environ.items() if not k.startswith("CCP_") and k not in LEGACY_ENV}
 
 
 @dataclass(frozen=True)

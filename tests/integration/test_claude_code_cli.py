@@ -132,8 +132,13 @@ def stack(upstream: HTTPServer, tmp_path: Path) -> Iterator[Stack]:
 def run_claude(claude: Path, stack: Stack, workdir: Path, prompt: str) -> dict[str, Any]:
     home = workdir.parent / "home"
     home.mkdir(exist_ok=True)
+    # Nothing of a Claude Code session the tests may run in (CLAUDECODE=1 makes the CLI refuse
+    # to start nested) or of the developer's own credentials.
+    inherited = {
+        k: v for k, v in clean_environ().items() if not k.startswith(("CLAUDE", "ANTHROPIC_"))
+    }
     env = {
-        **clean_environ(),
+        **inherited,
         "HOME": str(home),
         # localhost, exactly as users are told to write it.
         "ANTHROPIC_BASE_URL": f"http://localhost:{stack.ports.front}",
@@ -143,7 +148,6 @@ def run_claude(claude: Path, stack: Stack, workdir: Path, prompt: str) -> dict[s
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_ERROR_REPORTING": "1",
     }
-    env.pop("ANTHROPIC_AUTH_TOKEN", None)
     argv = [str(claude), "-p", prompt, "--output-format", "json", "--allowedTools", "Bash"]
     result = subprocess.run(
         argv,

@@ -93,6 +93,14 @@ def test_data_serves_its_apis_while_core_is_stopped(stack: Stack, client: httpx.
     assert ids <= listed_ids(client)
 
 
+def test_probes_are_answered_with_both_services_stopped(stack: Stack, client: httpx.Client) -> None:
+    stack.core.stop()
+    stack.data.stop()
+
+    assert client.head("/").status_code == 200
+    assert client.post("/api/event_logging/batch", json={"events": []}).status_code == 204
+
+
 def test_a_hundred_requests_while_the_indexer_works_lock_nothing(
     stack: Stack, client: httpx.Client
 ) -> None:

@@ -258,3 +258,17 @@ def test_restart_data_twice_under_32_streams_loses_nothing(run_split: RunSplit) 
     assert set(rows) == set(load.ids)
     assert set(rows.values()) == {1}
     assert "exited unexpectedly" not in run_split.output()
+
+
+def test_bad_commands_and_bad_configuration_are_explained(run_split: RunSplit) -> None:
+    unknown = run_split.command("bogus")
+    restart_what = run_split.command("restart", "everything")
+    run_split.env["CCP_PORTT"] = "3000"
+    misconfigured = run_split.command("status")
+
+    assert unknown.returncode == 2
+    assert "./run-split.sh restart data" in unknown.stderr
+    assert restart_what.returncode == 1
+    assert "usage: ./run-split.sh restart core|data" in restart_what.stderr
+    assert misconfigured.returncode == 1
+    assert "CCP_PORTT: unknown setting" in misconfigured.stderr

@@ -60,7 +60,9 @@ class Maintenance:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._set(status="stopped")
+        with self._lock:
+            if self._state["status"] != "failed":  # keep the reason it died
+                self._state["status"] = "stopped"
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -71,28 +73,25 @@ class Maintenance:
             self._state.update(values)
 
     def _loop(self) -> None:
-        conn = connect(self.db_path, busy_timeout=self.busy_timeout)
-        # When our connection resets the WAL it also trims the file back to this size.
-        conn.execute(f"PRAGMA journal_size_limit={wal.TRUNCATE_ABOVE_BYTES}")
-        next_retention = 0.0
-        next_checkpoint = 0.0
+        conn: sqlite3.Connection | None = None
         try:
+            conn = connect(self.db_path, busy_timeout=self.busy_timeout)
+            # When our connection resets the WAL it also trims the file back to this size.
+            conn.execute(f"PRAGMA journal_size_limit={wal.TRUNCATE_ABOVE_BYTES}")
+            next_retention = next_checkpoint = 0.0
             while not self._stop.is_set():
                 now = time.time()
                 try:
                     self.roll_up(conn)
                     if now >= next_retention:
-                        deleted = rollups.apply_retention(conn, self.retention_days)
-                        self._set(retention_deleted=self.status()["retention_deleted"] + deleted)
+                        self._retain(conn)
                         next_retention = now + self.retention_interval
                     if now >= next_checkpoint:
-                        result = wal.checkpoint(
-                            conn, self.db_path, busy_timeout_ms=int(self.busy_timeout * 1000)
-                        )
-                        self._set(wal_bytes=result.wal_bytes)
+                        self._checkpoint(conn)
                         next_checkpoint = now + CHECKPOINT_INTERVAL
                     self._set(error=None)
                 except sqlite3.OperationalError as exc:
+                    # Locked/busy: proxy-core has priority, the next tick retries quietly.
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         log.warning("maintenance pass failed (will retry): %s", exc)
                         self._set(error=f"{type(exc).__name__}: {exc}")
@@ -102,7 +101,17 @@ class Maintenance:
             log.exception("maintenance thread stopped")
             self._set(status="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    def _retain(self, conn: sqlite3.Connection) -> None:
+        deleted = rollups.apply_retention(conn, self.retention_days)
+        with self._lock:
+            self._state["retention_deleted"] += deleted
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        result = wal.checkpoint(conn, self.db_path, busy_timeout_ms=int(self.busy_timeout * 1000))
+        self._set(wal_bytes=result.wal_bytes)
 
     def roll_up(self, conn: sqlite3.Connection) -> int:
         """Everything pending, batch by batch; stops early when asked to stop."""

@@ -1,13 +1,15 @@
 """Rollups: usage, cost and latency per hour and per day, per model and provider.
 
-Incremental and idempotent. A pass reads the requests after its watermark (``requests.seq``),
-finds the hour windows they touch, recomputes each of those windows *from the requests table* and
-each touched day from its hours, then writes the rows and the new watermark in one short
-``BEGIN IMMEDIATE`` transaction. Recomputing a window always yields the same row, so a crash, a
-restart or two passes racing over the same data cannot double-count.
+Incremental: a pass reads the requests after its watermark (``requests.seq``), aggregates them
+per touched window, merges those deltas into the stored hour and day rows and moves the watermark,
+all in one short ``BEGIN IMMEDIATE`` transaction, so each request is counted exactly once across
+crashes and restarts. The watermark is re-read inside the transaction: if another pass (a second
+proxy-data during a restart) got there first, this one writes nothing.
 
-Latency percentiles are mergeable sketches, so a day is exactly the merge of its hours; only days
-older than the hourly retention are recomputed from the requests themselves.
+Idempotent: every additive figure is an integer (cost in billionths of a USD, generation time in
+ms) and latencies are mergeable sketches, so windows built batch by batch are *equal* to windows
+recomputed from scratch (``rebuild``), whatever the batch boundaries. A busy hour costs a pass only
+its new requests, never a rescan of the hour.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ _COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "cache_write_1h_tokens",
-    "cost_usd",
+    "cost_nanos",
     "cost_unknown",
     "gen_output_tokens",
-    "gen_seconds",
+    "gen_ms",
     "ttft_sketch",
     "duration_sketch",
     "updated_at",
@@ -58,11 +60,13 @@ _UPSERT = (
     f"INSERT OR REPLACE INTO rollups ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
-_REQUEST_FIELDS = (
-    "status, model, input_tokens, output_tokens, cache_read_input_tokens, "
-    "cache_creation_input_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, "
-    "ttft_ms, duration_ms"
+_NEW_REQUESTS = (
+    "SELECT seq, ts_start, path, status, model, provider, input_tokens, output_tokens, "
+    "cache_read_input_tokens, cache_creation_input_tokens, cache_creation_5m_tokens, "
+    "cache_creation_1h_tokens, ttft_ms, duration_ms FROM requests WHERE seq > ? ORDER BY seq "
+    "LIMIT ?"
 )
+_NANOS = 1_000_000_000
 
 
 def _int(value: Any) -> int:
@@ -85,10 +89,10 @@ class Window:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_nanos: int = 0
     cost_unknown: int = 0
     gen_output_tokens: int = 0
-    gen_seconds: float = 0.0
+    gen_ms: int = 0
     ttft: Sketch = field(default_factory=Sketch)
     duration: Sketch = field(default_factory=Sketch)
 
@@ -113,16 +117,16 @@ class Window:
         if cost is None:
             self.cost_unknown += 1
         else:
-            self.cost_usd += cost
+            self.cost_nanos += round(cost * _NANOS)
         ttft, duration = row["ttft_ms"], row["duration_ms"]
         if ttft is not None:
             self.ttft.add(float(ttft))
         if duration is not None:
             self.duration.add(float(duration))
             generating_ms = float(duration) - float(ttft or 0.0)
-            if status == STATUS_OK and output > 0 and generating_ms > 0:
+            if status == STATUS_OK and output > 0 and generating_ms >= 1:
                 self.gen_output_tokens += output
-                self.gen_seconds += generating_ms / 1000.0
+                self.gen_ms += round(generating_ms)
 
     def merge(self, other: Window) -> None:
         self.requests += other.requests
@@ -133,10 +137,10 @@ class Window:
         self.cache_read_tokens += other.cache_read_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.cache_write_1h_tokens += other.cache_write_1h_tokens
-        self.cost_usd += other.cost_usd
+        self.cost_nanos += other.cost_nanos
         self.cost_unknown += other.cost_unknown
         self.gen_output_tokens += other.gen_output_tokens
-        self.gen_seconds += other.gen_seconds
+        self.gen_ms += other.gen_ms
         self.ttft.merge(other.ttft)
         self.duration.merge(other.duration)
 
@@ -155,10 +159,10 @@ class Window:
             self.cache_read_tokens,
             self.cache_write_tokens,
             self.cache_write_1h_tokens,
-            self.cost_usd,
+            self.cost_nanos,
             self.cost_unknown,
             self.gen_output_tokens,
-            self.gen_seconds,
+            self.gen_ms,
             self.ttft.to_json(),
             self.duration.to_json(),
             now,
@@ -175,10 +179,10 @@ class Window:
             cache_read_tokens=row["cache_read_tokens"],
             cache_write_tokens=row["cache_write_tokens"],
             cache_write_1h_tokens=row["cache_write_1h_tokens"],
-            cost_usd=row["cost_usd"],
+            cost_nanos=row["cost_nanos"],
             cost_unknown=row["cost_unknown"],
             gen_output_tokens=row["gen_output_tokens"],
-            gen_seconds=row["gen_seconds"],
+            gen_ms=row["gen_ms"],
             ttft=Sketch.from_json(row["ttft_sketch"]) if sketches else Sketch(),
             duration=Sketch.from_json(row["duration_sketch"]) if sketches else Sketch(),
         )
@@ -197,12 +201,12 @@ class Window:
             "cache_creation_input_tokens": self.cache_write_tokens,
             "cache_creation_1h_input_tokens": self.cache_write_1h_tokens,
             # Null when no request has a known price; partial (cost_known false) when some lack one.
-            "cost_usd": round(self.cost_usd, 6) if known > 0 or self.requests == 0 else None,
+            "cost_usd": self.cost_nanos / _NANOS if known > 0 or self.requests == 0 else None,
             "cost_known": self.cost_unknown == 0,
             "cost_unknown_requests": self.cost_unknown,
             "cache_hit_rate": self.cache_read_tokens / prompt if prompt else None,
             "output_tokens_per_second": (
-                self.gen_output_tokens / self.gen_seconds if self.gen_seconds > 0 else None
+                self.gen_output_tokens * 1000 / self.gen_ms if self.gen_ms > 0 else None
             ),
         }
         if with_percentiles:
@@ -211,49 +215,51 @@ class Window:
         return body
 
 
-def window_of_requests(rows: Iterable[sqlite3.Row], pricing: PriceTable) -> Window:
-    window = Window()
-    for row in rows:
-        window.add_request(row, pricing)
-    return window
-
-
-def compute_from_requests(
-    conn: sqlite3.Connection, start: int, end: int, model: str, provider: str, pricing: PriceTable
-) -> Window:
-    """The window recomputed from ``requests`` (``model``/``provider`` "" stand for NULL)."""
-    rows = conn.execute(
-        f"SELECT {_REQUEST_FIELDS} FROM requests "
-        "WHERE model IS ? AND ts_start >= ? AND ts_start < ? AND provider IS ? AND path = ?",
-        (model or None, start, end, provider or None, INFERENCE_PATH),
-    )
-    rows.row_factory = sqlite3.Row
-    return window_of_requests(rows, pricing)
-
-
 def read_watermark(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT seq FROM indexer_state WHERE name = ?", (WATERMARK_NAME,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def _day_from_hours(
-    conn: sqlite3.Connection, key: WindowKey, fresh_hours: Mapping[WindowKey, Window]
-) -> Window:
-    day, model, provider = key
-    stored = conn.execute(
-        "SELECT * FROM rollups WHERE granularity = 'hour' AND window_start >= ? "
-        "AND window_start < ? AND model = ? AND provider = ?",
-        (day, day + DAY, model, provider),
+def _write_watermark(conn: sqlite3.Connection, seq: int, now: float) -> None:
+    conn.execute(
+        "INSERT INTO indexer_state (name, seq, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        (WATERMARK_NAME, seq, now),
     )
-    stored.row_factory = sqlite3.Row
-    hours = {row["window_start"]: Window.from_row(row) for row in stored}
-    for (start, m, p), window in fresh_hours.items():
-        if m == model and p == provider and day <= start < day + DAY:
-            hours[start] = window
-    total = Window()
-    for window in hours.values():
-        total.merge(window)
-    return total
+
+
+def deltas(
+    rows: Iterable[sqlite3.Row], pricing: PriceTable, *, hourly_kept_from: int
+) -> dict[tuple[str, int, str, str], Window]:
+    """The windows of these requests: ``(granularity, start, model, provider)`` → aggregate.
+
+    Hours older than the hourly retention only feed their day (their hour row would be deleted).
+    """
+    windows: dict[tuple[str, int, str, str], Window] = {}
+    for row in rows:
+        if row["path"] != INFERENCE_PATH:
+            continue
+        model, provider, ts = row["model"] or "", row["provider"] or "", row["ts_start"]
+        hour = floor_to(ts, HOUR)
+        keys = [("day", floor_to(ts, DAY), model, provider)]
+        if hour >= hourly_kept_from:
+            keys.append(("hour", hour, model, provider))
+        for key in keys:
+            if key not in windows:
+                windows[key] = Window()
+            windows[key].add_request(row, pricing)
+    return windows
+
+
+def _stored(conn: sqlite3.Connection, key: tuple[str, int, str, str]) -> Window | None:
+    cursor = conn.execute(
+        "SELECT * FROM rollups WHERE granularity = ? AND window_start = ? AND model = ? "
+        "AND provider = ?",
+        key,
+    )
+    cursor.row_factory = sqlite3.Row
+    row = cursor.fetchone()
+    return Window.from_row(row) if row else None
 
 
 def run_once(
@@ -264,58 +270,47 @@ def run_once(
     retention_days: int = 30,
     now: float | None = None,
 ) -> int:
-    """Roll up the next batch of requests after the watermark; returns how many were read."""
+    """Roll up the next batch of requests after the watermark; how many requests it consumed."""
     now = time.time() if now is None else now
     watermark = read_watermark(conn)
-    new = conn.execute(
-        "SELECT seq, ts_start, model, provider, path FROM requests "
-        "WHERE seq > ? ORDER BY seq LIMIT ?",
-        (watermark, batch_size),
-    ).fetchall()
+    cursor = conn.execute(_NEW_REQUESTS, (watermark, batch_size))
+    cursor.row_factory = sqlite3.Row
+    new = cursor.fetchall()
     if not new:
         return 0
-    touched = {
-        (floor_to(ts, HOUR), model or "", provider or "")
-        for _, ts, model, provider, path in new
-        if path == INFERENCE_PATH
-    }
-    hours = {
-        key: compute_from_requests(conn, key[0], key[0] + HOUR, key[1], key[2], pricing)
-        for key in touched
-    }
     hourly_kept_from = floor_to(now, HOUR) - retention_days * DAY
-    days: dict[WindowKey, Window] = {}
-    for day_key in {(floor_to(start, DAY), m, p) for start, m, p in touched}:
-        day, model, provider = day_key
-        if day < hourly_kept_from:  # its other hours may be gone: recount the whole day
-            days[day_key] = compute_from_requests(conn, day, day + DAY, model, provider, pricing)
-        else:
-            days[day_key] = _day_from_hours(conn, day_key, hours)
+    windows = deltas(new, pricing, hourly_kept_from=hourly_kept_from)
+    # Merged outside the write lock; the watermark check below proves nobody changed them since.
+    rows = []
+    for key, delta in windows.items():
+        stored = _stored(conn, key)
+        if stored is not None:
+            stored.merge(delta)
+            delta = stored
+        rows.append(delta.to_row(key[0], key[1:], now))
     with transaction(conn):
-        _write_windows(conn, "hour", hours, now, keep_from=hourly_kept_from)
-        _write_windows(conn, "day", days, now, keep_from=None)
-        conn.execute(
-            "INSERT INTO indexer_state (name, seq, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-            (WATERMARK_NAME, new[-1][0], now),
-        )
+        if read_watermark(conn) != watermark:
+            return 0  # another pass rolled these up first
+        conn.executemany(_UPSERT, rows)
+        _write_watermark(conn, new[-1]["seq"], now)
     return len(new)
 
 
-def _write_windows(
+def rebuild(
     conn: sqlite3.Connection,
-    granularity: str,
-    windows: Mapping[WindowKey, Window],
-    now: float,
+    pricing: PriceTable,
     *,
-    keep_from: int | None,
-) -> None:
-    rows = [
-        window.to_row(granularity, key, now)
-        for key, window in windows.items()
-        if window.requests > 0 and (keep_from is None or key[0] >= keep_from)
-    ]
-    conn.executemany(_UPSERT, rows)
+    retention_days: int = 30,
+    now: float | None = None,
+) -> int:
+    """Recompute every rollup from the requests (after a pricing change, say)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM rollups")
+        _write_watermark(conn, 0, time.time())
+    total = 0
+    while done := run_once(conn, pricing, retention_days=retention_days, now=now):
+        total += done
+    return total
 
 
 def apply_retention(

@@ -185,6 +185,7 @@ def test_search_finds_tool_input_and_results(client: TestClient) -> None:
         ("/api/conversations/1?cursor=zz", 400),
         ("/api/conversations?cursor=%%%", 400),
         ("/api/conversations?limit=0", 400),
+        ("/api/conversations?kind=count_tokens", 400),
         ("/api/conversations?since=soon", 400),
         ("/api/conversations/search", 400),
         ("/api/conversations/search?q=", 400),

@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 from tests.support.usage import usage_record, write
 
+from ccp_data import rollups
 from ccp_data.pricing import PriceTable, load_price_table
-from ccp_data.rollups import DAY, HOUR, Window, apply_retention, read_watermark, run_once
+from ccp_data.rollups import (
+    DAY,
+    HOUR,
+    Window,
+    apply_retention,
+    read_watermark,
+    rebuild,
+    run_once,
+)
 from ccp_data.sketch import Sketch
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect
@@ -72,8 +81,8 @@ def test_hour_and_day_rows_sum_usage_cost_and_outcomes(
     assert hour["input_tokens"] == 1000 + 100 + 100 + 100
     assert hour["output_tokens"] == 500 + 50 + 0 + 50
     assert (hour["cache_read_tokens"], hour["cache_write_tokens"]) == (3000, 400)
-    expected = (1300 * 3.0 + 600 * 15.0 + 3000 * 0.3 + 400 * 3.75) / 1e6
-    assert hour["cost_usd"] == pytest.approx(expected)
+    expected_usd = (1300 * 3.0 + 600 * 15.0 + 3000 * 0.3 + 400 * 3.75) / 1e6
+    assert hour["cost_nanos"] == pytest.approx(expected_usd * 1e9, abs=4)
     assert hour["cost_unknown"] == 0
     [day] = rows(conn, "day")
     assert day["window_start"] == NOW - 12 * HOUR
@@ -124,25 +133,53 @@ def test_only_inference_is_rolled_up(
     assert read_watermark(conn) == 2
 
 
-def test_incremental_passes_equal_one_pass_and_recomputing_is_idempotent(
+def test_batch_by_batch_equals_a_rebuild_from_scratch_exactly(
     db: Path, conn: sqlite3.Connection, pricing: PriceTable
 ) -> None:
+    models = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5", "mystery"]
     records = [
-        usage_record(HOUR_A + i * 97, ttft_ms=100.0 + i, duration_ms=1000.0 + 10 * i)
-        for i in range(60)
+        usage_record(
+            HOUR_A + i * 97,
+            model=models[i % 4],
+            ttft_ms=100.0 + i * 3.3,
+            duration_ms=1000.0 + 17.7 * i,
+            input_tokens=i * 13,
+            cache_read_input_tokens=i * 101,
+            cache_creation_input_tokens=i * 7,
+            cache_creation_1h_tokens=i * 3,
+        )
+        for i in range(120)
     ]
-    for start in range(0, 60, 7):
+    for start in range(0, 120, 7):
         write(db, records[start : start + 7])
         roll(conn, pricing, batch_size=5)
     incremental = rows(conn, "hour"), rows(conn, "day")
-    conn.execute("DELETE FROM rollups")
-    conn.execute("DELETE FROM indexer_state WHERE name = 'rollups'")
-    roll(conn, pricing)
+    assert sum(int(str(r["requests"])) for r in incremental[1]) == 120
+
+    assert rebuild(conn, pricing, retention_days=30, now=NOW) == 120
+    assert (rows(conn, "hour"), rows(conn, "day")) == incremental  # equal, not just close
+    assert run_once(conn, pricing, now=NOW) == 0  # nothing new: nothing changes
     assert (rows(conn, "hour"), rows(conn, "day")) == incremental
-    # A pass over the same requests again (watermark reset) changes nothing either.
-    conn.execute("UPDATE indexer_state SET seq = 0 WHERE name = 'rollups'")
+
+
+def test_a_pass_that_lost_the_race_writes_nothing(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(db, [usage_record(HOUR_A + i) for i in range(3)])
     roll(conn, pricing)
-    assert (rows(conn, "hour"), rows(conn, "day")) == incremental
+    before = rows(conn, "hour"), rows(conn, "day")
+    real = rollups.read_watermark
+    calls: list[int] = []
+
+    def stale_then_real(c: sqlite3.Connection) -> int:
+        # This pass starts from a stale watermark; another pass has already moved it.
+        calls.append(1)
+        return 0 if len(calls) == 1 else real(c)
+
+    monkeypatch.setattr(rollups, "read_watermark", stale_then_real)
+    assert rollups.run_once(conn, pricing, now=NOW) == 0
+    assert len(calls) == 2  # it did read the batch and re-check inside the transaction
+    assert (rows(conn, "hour"), rows(conn, "day")) == before
 
 
 def test_late_request_for_an_old_hour_updates_that_hour_and_its_day(
@@ -227,7 +264,7 @@ def test_retention_deletes_old_hours_in_batches_and_keeps_days(
     conn.executemany(
         "INSERT INTO rollups SELECT 'hour', window_start - ?, model, provider, requests, errors, "
         "client_closed, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-        "cache_write_1h_tokens, cost_usd, cost_unknown, gen_output_tokens, gen_seconds, "
+        "cache_write_1h_tokens, cost_nanos, cost_unknown, gen_output_tokens, gen_ms, "
         "ttft_sketch, duration_sketch, updated_at FROM rollups "
         "WHERE granularity = 'hour' AND window_start = ?",
         [(k * HOUR + 31 * DAY, HOUR_A) for k in range(7)],

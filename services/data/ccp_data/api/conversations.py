@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccp_data.api import params
+from ccp_data.classify import HELPER_CLASSES, MAIN, SUBAGENT
 from ccp_data.errors import BadRequest, NotFound
 from ccp_data.jsonresponse import ORJSONResponse
 from ccp_data.pagination import decode_cursor, encode_cursor, parse_limit
@@ -21,6 +22,7 @@ MESSAGES_DEFAULT_LIMIT = 500
 MESSAGES_MAX_LIMIT = 2000
 SEARCH_DEFAULT_LIMIT = 20
 SEARCH_MAX_LIMIT = 100
+CONVERSATION_KINDS = frozenset({MAIN, SUBAGENT, *HELPER_CLASSES})
 
 
 def _range(request: Request) -> tuple[float | None, float | None]:
@@ -35,9 +37,12 @@ def _range(request: Request) -> tuple[float | None, float | None]:
 async def list_conversations(request: Request) -> Response:
     """Conversations, most recently active first; filters session, kind, model, since, until."""
     since, until = _range(request)
+    kind = params.text(request, "kind")
+    if kind is not None and kind not in CONVERSATION_KINDS:
+        raise BadRequest(f"kind: expected one of {', '.join(sorted(CONVERSATION_KINDS))}")
     f = queries.ConversationFilter(
         session=params.text(request, "session"),
-        kind=params.text(request, "kind"),
+        kind=kind,
         model=params.text(request, "model"),
         since=since,
         until=until,
@@ -89,10 +94,6 @@ async def search(request: Request) -> Response:
     q = request.query_params.get("q")
     if q is None or not q.strip():
         raise BadRequest("q: give the text to search for")
-    try:
-        fts_query = to_fts(q)
-    except QueryError as exc:
-        raise BadRequest(str(exc)) from None
     since, until = _range(request)
     f = search_queries.SearchFilter(
         model=params.text(request, "model"),
@@ -108,10 +109,11 @@ async def search(request: Request) -> Response:
     if not 0 <= offset < search_queries.RANK_WINDOW:
         raise BadRequest("cursor: not a cursor this API returned")
     try:
+        fts_query = to_fts(q)
         results, next_offset = await request.app.state.db.read(
             search_queries.search, fts_query, f, offset, limit
         )
-    except QueryError as exc:
+    except QueryError as exc:  # the user's text, not our fault: say what to change
         raise BadRequest(str(exc)) from None
     return ORJSONResponse(
         {
