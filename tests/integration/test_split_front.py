@@ -100,6 +100,30 @@ def test_query_string_reaches_the_upstream(client: httpx.Client, upstream: FakeU
     assert [r.path for r in seen] == ["/v1/messages?beta=true"]
 
 
+def test_a_real_claude_code_turn_reaches_the_upstream_byte_for_byte(
+    client: httpx.Client,
+    upstream: FakeUpstream,
+    first_turn_body: bytes,
+    claude_code_headers: dict[str, str],
+) -> None:
+    hop = {"connection", "accept-encoding", "content-length", "host"}
+    headers = {k: v for k, v in claude_code_headers.items() if k.lower() not in hop}
+    before = len(upstream.requests)
+
+    with client.stream(
+        "POST", "/v1/messages?beta=true", content=first_turn_body, headers=headers
+    ) as reply:
+        body = reply.read()
+
+    assert reply.status_code == 200
+    assert [event for event, _ in events_of(body)][-1] == "message_stop"
+    received = upstream.requests[before]
+    assert received.path == "/v1/messages?beta=true"
+    assert received.body == first_turn_body
+    for name in ("x-claude-code-session-id", "anthropic-beta", "anthropic-version", "x-api-key"):
+        assert received.headers[name] == headers[next(k for k in headers if k.lower() == name)]
+
+
 def test_the_front_leaves_no_trace_in_either_direction(
     client: httpx.Client, upstream: FakeUpstream
 ) -> None:
@@ -132,16 +156,34 @@ def test_stream_chunks_pass_the_front_as_they_are_produced(client: httpx.Client)
     assert [event for event, _ in events_of(body)][-1] == "message_stop"
 
 
-def test_a_body_over_64_mib_is_refused_in_the_anthropic_error_shape(
-    client: httpx.Client,
-) -> None:
-    too_big = b"x" * (64 * 1024 * 1024 + 1)
+def chunks_of(size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    while size > 0:
+        yield b"x" * min(chunk, size)
+        size -= chunk
 
-    reply = client.post("/v1/messages", content=too_big)
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_over_64_mib_is_refused_in_the_anthropic_error_shape(
+    client: httpx.Client, framing: str
+) -> None:
+    size = 64 * 1024 * 1024 + 1
+    # A generator has no length, so httpx sends it with Transfer-Encoding: chunked.
+    content = b"x" * size if framing == "content-length" else chunks_of(size)
+
+    reply = client.post("/v1/messages", content=content)
 
     assert reply.status_code == 413
     assert reply.json()["type"] == "error"
     assert reply.json()["error"]["type"] == "request_too_large"
+
+
+def test_a_body_of_exactly_64_mib_reaches_proxy_core(client: httpx.Client) -> None:
+    reply = client.post("/v1/messages", content=b"x" * (64 * 1024 * 1024))
+
+    # Not JSON, so proxy-core itself refuses it: the front let the whole body through.
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "invalid_request_error"
+    assert "ccp-request-id" in reply.headers
 
 
 def test_both_services_report_the_same_database(client: httpx.Client, stack: Stack) -> None:

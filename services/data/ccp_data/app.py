@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from ccp_data.api import conversations, docs, health, requests, stats, usage
+from ccp_data.api import conversations, docs, health, prometheus, requests, stats, usage
 from ccp_data.db import ReadPool
 from ccp_data.errors import EXCEPTION_HANDLERS
 from ccp_data.indexer import Indexer
@@ -42,10 +42,10 @@ def create_app(config: Config, *, background: bool = True) -> Starlette:
         app.state.indexer = indexer
         app.state.maintenance = maintenance
         app.state.metrics = metrics
-        if background:
-            indexer.start()
-            maintenance.start()
         try:
+            if background:
+                indexer.start()
+                maintenance.start()
             yield
         finally:
             maintenance.stop()
@@ -56,6 +56,7 @@ def create_app(config: Config, *, background: bool = True) -> Starlette:
         routes=[
             *docs.routes,
             *health.routes,
+            *prometheus.routes,
             *stats.routes,
             *usage.routes,
             *requests.routes,

@@ -12,13 +12,13 @@ from ccp_data.pricing import PriceTable, load_price_table
 from ccp_data.rollups import (
     DAY,
     HOUR,
-    Window,
     apply_retention,
     read_watermark,
     rebuild,
     run_once,
 )
 from ccp_data.sketch import Sketch
+from ccp_data.window import Window
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect
 

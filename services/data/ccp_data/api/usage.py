@@ -26,20 +26,9 @@ async def usage(request: Request) -> Response:
     """Totals and per-model usage over since/until (default the last 24 h)."""
     since, until = params.time_range(request, default_span=86400.0)
     start, end = stats_queries.aligned(since, until)
-    db = request.app.state.db
-    totals = await db.read(stats_queries.totals, start, end)
-    per_model = await db.read(stats_queries.by_model, start, end)
-    models = {entry.pop("model"): entry for entry in per_model["models"]}
-    return ORJSONResponse(
-        {
-            "since": since,
-            "until": until,
-            "range": totals["range"],
-            "totals": totals["totals"],
-            "models": models,
-            "ts": time.time(),
-        }
-    )
+    body = await request.app.state.db.read(stats_queries.by_model, start, end)
+    body["models"] = {entry.pop("model"): entry for entry in body["models"]}
+    return ORJSONResponse({"since": since, "until": until, **body, "ts": time.time()})
 
 
 async def samples(request: Request) -> Response:

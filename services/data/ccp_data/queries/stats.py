@@ -12,7 +12,8 @@ import sqlite3
 from collections import defaultdict
 from typing import Any
 
-from ccp_data.rollups import DAY, GRANULARITIES, HOUR, Window, floor_to
+from ccp_data.rollups import DAY, GRANULARITIES, HOUR, floor_to
+from ccp_data.window import Window
 
 Segment = tuple[str, int, int]  # (granularity, start, end)
 
@@ -77,6 +78,16 @@ def _range(start: int, end: int) -> dict[str, int]:
     return {"since": start, "until": end}
 
 
+def _breakdown(rows: list[sqlite3.Row], column: str) -> tuple[Window, dict[str, Window]]:
+    groups: dict[str, Window] = {}
+    for row in rows:
+        _add(groups, row[column], row)
+    total = Window()
+    for window in groups.values():
+        total.merge(window)
+    return total, groups
+
+
 def totals(
     conn: sqlite3.Connection,
     start: int,
@@ -86,12 +97,8 @@ def totals(
     provider: str | None = None,
 ) -> dict[str, Any]:
     """Totals over the range and the same broken down by provider."""
-    total = Window()
-    providers: dict[str, Window] = {}
-    for row in range_rows(conn, start, end, model=model, provider=provider):
-        _add(providers, row["provider"], row)
-    for window in providers.values():
-        total.merge(window)
+    rows = range_rows(conn, start, end, model=model, provider=provider)
+    total, providers = _breakdown(rows, "provider")
     return {
         "range": _range(start, end),
         "totals": total.summary(),
@@ -102,12 +109,12 @@ def totals(
 def by_model(
     conn: sqlite3.Connection, start: int, end: int, *, provider: str | None = None
 ) -> dict[str, Any]:
-    models: dict[str, Window] = {}
-    for row in range_rows(conn, start, end, provider=provider):
-        _add(models, row["model"], row)
+    """Totals over the range and per model, busiest model first."""
+    total, models = _breakdown(range_rows(conn, start, end, provider=provider), "model")
     ranked = sorted(models.items(), key=lambda item: (-item[1].requests, item[0]))
     return {
         "range": _range(start, end),
+        "totals": total.summary(),
         "models": [{"model": name, **window.summary()} for name, window in ranked],
     }
 
