@@ -19,8 +19,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from tests.integration.core_process import FakeUpstream, base_url, running_core
+
+from tests.integration.core_process import base_url, running_core
 from tests.integration.stack import Service, wait_until
+from tests.support.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.integration
 
