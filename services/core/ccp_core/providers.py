@@ -1,7 +1,9 @@
 """Choosing the provider for a request: the seam the model-routing work plugs into.
 
-Today every request goes to ``anthropic``; the signature already carries what routing needs
-(the requested model in, a route name and an explainable decision out).
+Today a request goes to ``anthropic`` unless the legacy ``FORCE_HAIKU_TO_ZAI`` switch
+(``routing.force_haiku_to_zai``) sends haiku models to the ``zai`` provider, Z.ai's
+Anthropic-compatible API. The signature already carries what fuller routing needs: the requested
+model in, a route name and an explainable decision out.
 """
 
 from __future__ import annotations
@@ -12,18 +14,23 @@ from ccp_shared.config import Config, ProviderConfig
 
 DEFAULT_PROVIDER = "anthropic"
 DEFAULT_ROUTE = "default"
+HAIKU_ROUTE = "force_haiku_to_zai"
 
 
 def choose_provider(config: Config, body_model: str) -> tuple[ProviderConfig, str, dict[str, Any]]:
     """(provider, route name, decision) for a request asking for ``body_model``."""
-    provider = config.providers[DEFAULT_PROVIDER]
-    decision = {
-        "route": DEFAULT_ROUTE,
-        "provider": provider.name,
-        "model": body_model,
-        "reason": "default provider",
-    }
-    return provider, DEFAULT_ROUTE, decision
+    if (
+        config["routing.force_haiku_to_zai"]
+        and "haiku" in body_model.lower()
+        and "zai" in config.providers
+    ):
+        route, provider = HAIKU_ROUTE, config.providers["zai"]
+        reason = "FORCE_HAIKU_TO_ZAI: haiku models go to zai"
+    else:
+        route, provider = DEFAULT_ROUTE, config.providers[DEFAULT_PROVIDER]
+        reason = "default provider"
+    decision = {"route": route, "provider": provider.name, "model": body_model, "reason": reason}
+    return provider, route, decision
 
 
 def upstream_url(provider: ProviderConfig, path: str) -> str:
