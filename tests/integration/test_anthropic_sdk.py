@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
+
 from tests.integration.core_process import base_url, fetch_record, running_core
 from tests.integration.stack import Service
 from tests.support.fake_upstream import FakeUpstream, reply_text

@@ -21,9 +21,10 @@ import httpx
 import orjson
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
 from tests.integration.stack import REPO, Stack, clean_environ, wait_until
 from tests.support.fake_upstream import message_json, sse_events, usage_for
-from werkzeug import Request, Response
 
 pytestmark = pytest.mark.integration
 

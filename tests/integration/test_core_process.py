@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.integration.core_process import PROXY_CORE, base_url, fetch_record, running_core
 from tests.integration.stack import Service, clean_environ, wait_until
 from tests.support.fake_upstream import FakeUpstream

@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from tests.integration.stack import FakeUpstreamProcess, Stack, wait_until
 
 from ccp_shared.records import STATUS_OK, RequestRecord
 from ccp_shared.store import connect, write_batch
+from tests.integration.stack import FakeUpstreamProcess, Stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.integration.stack import Stack, wait_until
 from tests.support.fake_upstream import FakeUpstream
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.stack import BIN, REPO, Service, clean_environ, free_ports, wait_until
-from tests.support.usage import usage_record, write
 
 from ccp_shared.migrate import upgrade
+from tests.integration.stack import BIN, REPO, Service, clean_environ, free_ports, wait_until
+from tests.support.usage import usage_record, write
 
 pytestmark = pytest.mark.integration
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
 from tests.integration.stack import Stack, wait_until
 from tests.support.fake_upstream import FakeUpstream, events_of
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from tests.integration.stack import BIN, REPO, Ports, Stack, stack_env, wait_until
-from tests.support.fake_upstream import FakeUpstream
 
 from ccp_shared.migrate import alembic_config, head_revision
+from tests.integration.stack import BIN, REPO, Ports, Stack, stack_env, wait_until
+from tests.support.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.integration.stack import FakeUpstreamProcess, RunSplit, is_running, wait_until
 
 pytestmark = pytest.mark.integration

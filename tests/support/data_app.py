@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from starlette.testclient import TestClient
-from tests.support.usage import config_for
 
 from ccp_data import rollups
 from ccp_data.app import create_app
 from ccp_data.pricing import load_price_table
 from ccp_shared.store import connect
+from tests.support.usage import config_for
 
 
 def roll_up(db_path: Path) -> None:

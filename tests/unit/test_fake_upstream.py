@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
+
 from tests.support.fake_upstream import (
     BadRequest,
     FakeUpstream,

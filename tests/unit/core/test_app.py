@@ -19,12 +19,12 @@ import pytest
 import zstandard
 from pytest_httpserver import HTTPServer
 from starlette.testclient import TestClient
-from tests.support.fake_upstream import FakeUpstream, events_of, usage_for
 from werkzeug import Response as WerkzeugResponse
 
 from ccp_core.app import create_app
 from ccp_shared.config import Config, load_config
 from ccp_shared.records import RequestRecord
+from tests.support.fake_upstream import FakeUpstream, events_of, usage_for
 
 HEADERS = {"x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from tests.support.recorded import load_capture, record, streamed_reply
 
 from ccp_data.app import create_app
 from ccp_shared.config import load_config
 from ccp_shared.store import connect, write_batch
+from tests.support.recorded import load_capture, record, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 T0 = 1_800_000_000.0

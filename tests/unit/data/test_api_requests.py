@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.support.recorded import load_capture, record, streamed_reply
 
 from ccp_data.app import create_app
 from ccp_shared.config import load_config
 from ccp_shared.records import STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect, write_batch
+from tests.support.recorded import load_capture, record, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 T0 = 1_800_000_000.0

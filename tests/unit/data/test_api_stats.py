@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from tests.support.data_app import data_client, roll_up
-from tests.support.usage import usage_record, write
 
 from ccp_shared.records import STATUS_UPSTREAM_ERROR
+from tests.support.data_app import data_client, roll_up
+from tests.support.usage import usage_record, write
 
 HOUR = 3600
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+
 from tests.support.data_app import data_client, roll_up
 from tests.support.usage import usage_record, write
 

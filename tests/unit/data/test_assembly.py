@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import orjson
-from tests.support.recorded import streamed_reply
 
 from ccp_data.assembly import assemble, sse_events
+from tests.support.recorded import streamed_reply
 
 BLOCKS = [
     {"type": "thinking", "thinking": "the user wants a marker"},

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.recorded import load_capture
 
 from ccp_data.classify import CLASSES, classify
+from tests.support.recorded import load_capture
 
 
 def body(user: Any, *, system: Any = None, **extra: Any) -> dict[str, Any]:

@@ -5,11 +5,11 @@ import io
 from pathlib import Path
 
 import pytest
-from tests.support.usage import usage_record
 
 from ccp_data.cli import main
 from ccp_shared.migrate import head_revision
 from ccp_shared.store import connect
+from tests.support.usage import usage_record
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

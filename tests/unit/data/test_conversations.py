@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.recorded import load_capture, streamed_reply
-
 from ccp_data import conversations as conv
 from ccp_data.assembly import assemble
+from tests.support.recorded import load_capture, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 

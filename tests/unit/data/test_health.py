@@ -3,10 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ccp_data import __version__
 from tests.support.data_app import data_client, roll_up
 from tests.support.usage import usage_record, write
-
-from ccp_data import __version__
 
 
 class FailedIndexer:

@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.support.recorded import load_capture, record, streamed_reply
 
 from ccp_data.indexer import FAILED, RUNNING, Indexer, IndexerError
 from ccp_shared.config import Config, load_config
 from ccp_shared.records import RequestRecord
 from ccp_shared.store import connect, write_batch
+from tests.support.recorded import load_capture, record, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 TOOL_TURN = [
@@ -402,11 +402,11 @@ def test_byte_budget_cuts_batches_and_core_may_commit_meanwhile(
     original = indexing.analyse
     late = [record(body, ts=9.0, session_id="s")]
 
-    def analyse_while_core_writes(row: sqlite3.Row) -> indexing.Analysis:
+    def analyse_while_core_writes(row: sqlite3.Row, *args: Any) -> indexing.Analysis:
         # Core commits while the indexer reads: its next BEGIN IMMEDIATE must not be stale.
         if late:
             write_batch(writer, [late.pop()])
-        return original(row)
+        return original(row, *args)
 
     monkeypatch.setattr(indexing, "analyse", analyse_while_core_writes)
     seen: list[list[int]] = []
@@ -426,7 +426,7 @@ def test_a_request_that_trips_a_bug_is_indexed_as_other(
 ) -> None:
     from ccp_data import indexing
 
-    def buggy(row: sqlite3.Row) -> indexing.Analysis:
+    def buggy(row: sqlite3.Row, *args: Any) -> indexing.Analysis:
         raise KeyError("surprise")
 
     monkeypatch.setattr(indexing, "analyse", buggy)

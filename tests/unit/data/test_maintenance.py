@@ -4,12 +4,11 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.integration.stack import wait_until
-from tests.support.usage import config_for, usage_record, write
-
 from ccp_data.maintenance import Maintenance
 from ccp_data.pricing import load_price_table
 from ccp_shared.store import connect
+from tests.integration.stack import wait_until
+from tests.support.usage import config_for, usage_record, write
 
 
 def rolled_up(db: Path) -> int:

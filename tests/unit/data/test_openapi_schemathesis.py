@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, settings
 from schemathesis.openapi import from_dict
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from tests.support.data_app import roll_up
-from tests.support.recorded import load_capture
-from tests.support.usage import config_for, usage_record, write
 
 from ccp_data.app import create_app
 from ccp_data.indexer import Indexer
 from ccp_data.openapi import SCHEMA
 from ccp_shared.migrate import upgrade
+from tests.support.data_app import roll_up
+from tests.support.recorded import load_capture
+from tests.support.usage import config_for, usage_record, write
 
 
 @pytest.fixture(scope="module")

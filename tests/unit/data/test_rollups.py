@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.usage import usage_record, write
 
 from ccp_data import rollups
 from ccp_data.pricing import PriceTable, load_price_table
@@ -21,6 +20,7 @@ from ccp_data.sketch import Sketch
 from ccp_data.window import Window
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect
+from tests.support.usage import usage_record, write
 
 NOW = 1_767_225_600.0 + 10 * DAY + 12 * HOUR  # 2026-01-11T12:00:00Z
 HOUR_A = NOW - 3 * HOUR

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.usage import usage_record
-
 from ccp_data.wal import checkpoint, wal_size
 from ccp_shared.store import connect, write_batch
+from tests.support.usage import usage_record
 
 
 def grow_wal(db: Path, records: int) -> None:
