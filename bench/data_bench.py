@@ -18,14 +18,16 @@ from typing import Any
 
 import httpx
 
-from bench.filler import COMMON_WORD, HOUR, RARE_WORD, FillResult, fill
+from bench.filler import COMMON_WORD, DAY, HOUR, RARE_WORD, FillResult, fill, fill_hour
 from bench.procs import Stack
+from bench.real_sessions import fill_real
 from bench.report import percentile
 from ccp_data import rollups
 from ccp_data.indexer import Indexer
 from ccp_data.maintenance import ROLLUP_BATCH
 from ccp_data.pricing import load_price_table
 from ccp_shared.config import Config, load_config
+from ccp_shared.migrate import upgrade
 from ccp_shared.store import connect
 
 PAGE = 50
@@ -38,9 +40,11 @@ class DataPlan:
     samples: int  # timed calls per endpoint
     deep_pages: int  # how far the deep cursor page is
     rollup_ticks: int
+    real_sessions: int = 100  # sessions of REAL_TURNS real-sized turns for the indexer figure
 
 
-QUICK = DataPlan(requests=20_000, samples=30, deep_pages=20, rollup_ticks=10)
+REAL_TURNS = 15
+QUICK = DataPlan(requests=20_000, samples=30, deep_pages=20, rollup_ticks=10, real_sessions=20)
 FULL = DataPlan(requests=1_000_000, samples=200, deep_pages=200, rollup_ticks=30)
 
 
@@ -61,6 +65,7 @@ def measure_data(work_dir: Path, plan: DataPlan) -> dict[str, Any]:
             figures |= time_apis(client, plan, filled)
         stack.close()  # its maintenance thread would race the rollup ticks below
         figures |= time_rollup_ticks(config, stack.db_path, filled, plan.rollup_ticks)
+        figures |= index_real_bodies(work_dir / "real", plan.real_sessions)
         return figures
     finally:
         stack.close()
@@ -70,14 +75,19 @@ def db_bytes(db_path: Path) -> int:
     return sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
 
 
-def index_and_roll_up(config: Config, db_path: Path) -> dict[str, float]:
+def run_indexer(config: Config) -> tuple[int, float, float]:
+    """(requests indexed, wall seconds, CPU seconds of this process) of one ``run_once``."""
     indexer = Indexer(config)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     try:
         indexed = indexer.run_once()
     finally:
         indexer.stop()
-    index_s = time.perf_counter() - started
+    return indexed, time.perf_counter() - started, time.process_time() - started_cpu
+
+
+def index_and_roll_up(config: Config, db_path: Path) -> dict[str, float]:
+    indexed, index_s, index_cpu_s = run_indexer(config)
     conn = connect(db_path, busy_timeout=30)
     pricing = load_price_table(config.pricing)
     started = time.perf_counter()
@@ -91,6 +101,7 @@ def index_and_roll_up(config: Config, db_path: Path) -> dict[str, float]:
     return {
         "data.indexed": indexed,
         "data.indexer_rps": indexed / max(index_s, 1e-9),
+        "data.indexer_cpu_rps": indexed / max(index_cpu_s, 1e-9),
         "data.rollup_catchup_rps": rolled / max(roll_s, 1e-9),
     }
 
@@ -157,30 +168,69 @@ def _search(client: httpx.Client, word: str) -> Callable[[], httpx.Response]:
 def time_rollup_ticks(
     config: Config, db_path: Path, filled: FillResult, ticks: int
 ) -> dict[str, Any]:
-    """One tick = ``rollups.run_once`` with proxy-data's batch size over the busiest hour."""
+    """One tick = ``rollups.run_once`` with proxy-data's batch size, over a batch of requests
+    just written into the busiest hour (so it merges into that hour's and day's rows).
+
+    Each tick rolls up new requests, as in production: rollups are additive, so re-running a
+    pass over requests already rolled up would count them twice. The busy hour's rollup rows
+    are then checked against its requests.
+    """
     conn = connect(db_path, busy_timeout=30)
     pricing = load_price_table(config.pricing)
+    times, cpu_times = [], []
     try:
-        first_seq, count = conn.execute(
-            "SELECT min(seq), count(*) FROM requests WHERE ts_start >= ? AND ts_start < ?",
-            (filled.busy_hour, filled.busy_hour + HOUR),
-        ).fetchone()
-        saved = rollups.read_watermark(conn)
-        times = []
-        for _ in range(ticks):
-            _set_rollup_watermark(conn, first_seq - 1)
-            started = time.perf_counter()
-            rollups.run_once(conn, pricing, batch_size=ROLLUP_BATCH)
+        busy = _busy_hour_requests(conn, filled.busy_hour)
+        for tick in range(ticks):
+            fill_hour(db_path, filled.busy_hour, ROLLUP_BATCH, seed=1000 + tick)
+            started, started_cpu = time.perf_counter(), time.process_time()
+            done = rollups.run_once(conn, pricing, batch_size=ROLLUP_BATCH)
             times.append((time.perf_counter() - started) * 1000)
-        _set_rollup_watermark(conn, saved)
+            cpu_times.append((time.process_time() - started_cpu) * 1000)
+            if done != ROLLUP_BATCH:
+                raise RuntimeError(f"rollup tick {tick} consumed {done} of {ROLLUP_BATCH}")
+        _check_busy_hour(conn, filled.busy_hour)
     finally:
         conn.close()
     return {
-        "data.busy_hour_requests": count,
+        "data.busy_hour_requests": busy,
+        "data.rollup_tick_requests": ROLLUP_BATCH,
         "data.rollup_tick_p50_ms": percentile(times, 50),
         "data.rollup_tick_p95_ms": percentile(times, 95),
+        "data.rollup_tick_cpu_p95_ms": percentile(cpu_times, 95),
     }
 
 
-def _set_rollup_watermark(conn: sqlite3.Connection, seq: int) -> None:
-    conn.execute("UPDATE indexer_state SET seq = ? WHERE name = ?", (seq, rollups.WATERMARK_NAME))
+def _busy_hour_requests(conn: sqlite3.Connection, hour: int) -> int:
+    (count,) = conn.execute(
+        "SELECT count(*) FROM requests WHERE ts_start >= ? AND ts_start < ?", (hour, hour + HOUR)
+    ).fetchone()
+    return int(count)
+
+
+def _check_busy_hour(conn: sqlite3.Connection, hour: int) -> None:
+    """Raise unless the busy hour's rollups count each of its inference requests once."""
+    (inference,) = conn.execute(
+        "SELECT count(*) FROM requests WHERE path = ? AND ts_start >= ? AND ts_start < ?",
+        (rollups.INFERENCE_PATH, hour, hour + HOUR),
+    ).fetchone()
+    (rolled,) = conn.execute(
+        "SELECT coalesce(sum(requests), 0) FROM rollups WHERE granularity = 'hour' "
+        "AND window_start = ?",
+        (hour,),
+    ).fetchone()
+    if rolled != inference:
+        raise RuntimeError(f"busy hour: {rolled} requests rolled up, {inference} in the table")
+
+
+def index_real_bodies(work_dir: Path, sessions: int) -> dict[str, Any]:
+    """The indexer over Claude Code sessions with real-sized bodies (``bench.real_sessions``)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    config = load_config(flags={"data_dir": str(work_dir)}, environ={})
+    upgrade(config.db_path)
+    body_bytes = fill_real(config.db_path, sessions, REAL_TURNS, t0=time.time() - DAY)
+    indexed, seconds, cpu_seconds = run_indexer(config)
+    return {
+        "data.real_body_kb": body_bytes / max(indexed, 1) / 1024,
+        "data.indexer_real_rps": indexed / max(seconds, 1e-9),
+        "data.indexer_real_cpu_rps": indexed / max(cpu_seconds, 1e-9),
+    }

@@ -491,3 +491,17 @@ def fill(
     finally:
         conn.close()
     return FillResult(written, time.perf_counter() - started, busy_hour, generator.rare_planted)
+
+
+def fill_hour(db_path: Path, hour: int, requests: int, *, seed: int) -> int:
+    """Append ``requests`` more records timed inside the hour starting at ``hour``: traffic for
+    a window the rollups already hold, which a rollup pass must merge into it."""
+    generator = Generator(seed, hour + HOUR)
+    stamps = sorted(hour + generator.rng.random() * HOUR for _ in range(requests))
+    records = [generator.request(ts) for ts in stamps]
+    conn = connect(db_path, busy_timeout=30)
+    try:
+        write_batch(conn, records)
+    finally:
+        conn.close()
+    return len(records)

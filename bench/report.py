@@ -54,6 +54,7 @@ TARGETS: dict[str, Target] = {
     "core.rows_missing": Target(0, True),
     "stack.rows_missing": Target(0, True),
     "data.indexer_rps": Target(2000, False),
+    "data.indexer_real_rps": Target(2000, False),
     "data.search_rare_p95_ms": Target(100, True),
     "data.search_common_p95_ms": Target(100, True),
     "data.rollup_tick_p95_ms": Target(100, True),

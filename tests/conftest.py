@@ -20,18 +20,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own empty directory, so a developer's ./ccp.toml or ./data never
+    changes a result; paths into the repository go through REPO_ROOT."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
 
 
+def find_fixtures(repo_root: Path) -> Path:
+    """The real Claude Code captures, kept beside the team handbook (../shared/fixtures)."""
+    candidate = repo_root.parent / "shared" / "fixtures"
+    if not any(candidate.glob("*.json")):
+        # They are part of the test environment (CI provides them): a skip would quietly drop
+        # every test that replays them.
+        pytest.fail(f"the Claude Code fixtures are missing: expected *.json files in {candidate}")
+    return candidate
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The real Claude Code captures, kept beside the team handbook (../shared/fixtures)."""
-    candidate = REPO_ROOT.parent / "shared" / "fixtures"
-    if not any(candidate.glob("*.json")):
-        pytest.skip(f"the Claude Code fixtures are not present in {candidate}")
-    return candidate
+    return find_fixtures(REPO_ROOT)
 
 
 @pytest.fixture(scope="session")

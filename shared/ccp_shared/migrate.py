@@ -15,9 +15,14 @@ from ccp_shared.store import connect
 
 def alembic_config(db_path: str | Path) -> AlembicConfig:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
+    cfg.set_main_option("script_location", _literal(str(Path(__file__).parent / "migrations")))
+    cfg.set_main_option("sqlalchemy.url", _literal(f"sqlite:///{db_path}"))
     return cfg
+
+
+def _literal(value: str) -> str:
+    # Alembic keeps options in a ConfigParser, which reads "%" as the start of an interpolation.
+    return value.replace("%", "%%")
 
 
 def head_revision() -> str:

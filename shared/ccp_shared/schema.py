@@ -182,3 +182,16 @@ rollups = Table(
     Column("updated_at", Float, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# The total of every model and provider per window, as the JSON point /api/stats/hourly serves
+# (ccp_data.series): a pure function of the rollups rows of that window, stored so a 30-day
+# series is 720 stored points instead of thousands of sketches merged per call.
+rollup_series = Table(
+    "rollup_series",
+    metadata,
+    Column("granularity", Text, primary_key=True),
+    Column("window_start", Integer, primary_key=True, autoincrement=False),
+    Column("point", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -9,6 +9,7 @@ NOT NULL column) raises instead of vanishing, so the writer can keep it.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,14 +37,21 @@ _INT_COLUMNS = frozenset(
     }
 )
 
-INSERT_REQUEST_SQL = (
-    f"INSERT INTO requests ({', '.join(REQUEST_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
-)
-INSERT_BODY_SQL = (
-    f"INSERT INTO request_bodies ({', '.join(BODY_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in BODY_COLUMNS)}) ON CONFLICT (request_id) DO NOTHING"
-)
+# Rows bound to one INSERT statement. sqlite3 lets go of the GIL around every statement it steps,
+# and a writer thread then waits to get it back while the event loop runs: a statement per 16 rows
+# instead of one per row is what lets proxy-core's writer keep up under load. A power of two: see
+# ``_insert``.
+ROWS_PER_STATEMENT = 16
+
+
+@functools.lru_cache(maxsize=32)
+def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int) -> str:
+    """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING`` for ``rows`` rows."""
+    values = ", ".join([f"({', '.join('?' * len(columns))})"] * rows)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "
+        f"ON CONFLICT ({key}) DO NOTHING"
+    )
 
 
 class SchemaError(RuntimeError):
@@ -132,8 +140,26 @@ def body_row(record: RequestRecord) -> tuple[Any, ...]:
 
 def insert_records(conn: sqlite3.Connection, records: Sequence[RequestRecord]) -> None:
     """Write records in the caller's transaction; records already present are left as they are."""
-    conn.executemany(INSERT_REQUEST_SQL, [request_row(r) for r in records])
-    conn.executemany(INSERT_BODY_SQL, [body_row(r) for r in records])
+    for start in range(0, len(records), ROWS_PER_STATEMENT):
+        # Built per group, so only one group's bodies are ever decoded to text at once.
+        group = records[start : start + ROWS_PER_STATEMENT]
+        _insert(conn, "requests", REQUEST_COLUMNS, "id", [request_row(r) for r in group])
+        _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", [body_row(r) for r in group])
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    key: str,
+    rows: list[tuple[Any, ...]],
+) -> None:
+    # Statements of 16, 8, 4, 2 or 1 rows only: a cached statement keeps a copy of the values it
+    # was last run with (bodies of 50 KB and more), so the number of shapes must stay small.
+    while rows:
+        size = min(ROWS_PER_STATEMENT, 1 << (len(rows).bit_length() - 1))
+        part, rows = rows[:size], rows[size:]
+        conn.execute(insert_sql(table, columns, key, size), [v for row in part for v in row])
 
 
 def write_batch(conn: sqlite3.Connection, records: Iterable[RequestRecord]) -> None:

@@ -238,6 +238,8 @@ def test_kill_9_during_streams_loses_nothing_that_reached_the_spool(
         wait_until(lambda: spool_pending(core) >= 16, 15, "16 records spooled")
 
         # 32 streams of different lengths: some finish (and are recorded) before the kill.
+        ended: list[int] = []
+
         async def streams() -> None:
             async with httpx.AsyncClient(timeout=30) as client:
 
@@ -250,6 +252,7 @@ def test_kill_9_during_streams_loses_nothing_that_reached_the_spool(
                         ) as response:
                             async for _ in response.aiter_raw():
                                 pass
+                        ended.append(n)
                     except httpx.HTTPError:
                         pass  # cut by the kill
 
@@ -257,7 +260,13 @@ def test_kill_9_during_streams_loses_nothing_that_reached_the_spool(
 
         def kill_when_half_done() -> None:
             upstream.wait_for(lambda up: up.served >= 16 + 16 + 32, timeout=10)
-            time.sleep(0.6)  # about half of the streams have ended
+            # Half of the streams have ended and at least one of their records reached the spool;
+            # the longer half is still streaming when the process dies.
+            wait_until(
+                lambda: len(ended) >= 16 and spool_pending(core) > 16,
+                15,
+                "half of the streams ended, one of them spooled",
+            )
             assert core.proc is not None
             core.proc.send_signal(signal.SIGKILL)
 

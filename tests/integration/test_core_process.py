@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -138,10 +138,39 @@ def test_lite_mode_writes_jsonl_and_no_database(tmp_path: Path, upstream: FakeUp
     assert not (data_dir / "ccp.db").exists()
 
 
-def run_core(*args: str) -> subprocess.CompletedProcess[str]:
+def run_core(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(PROXY_CORE), *args], env=clean_environ(), capture_output=True, text=True, timeout=30
+        [str(PROXY_CORE), *args],
+        env={**clean_environ(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("proxy-core: "), result.stderr
+    for text in expected:
+        assert text in lines[0]
+
+
+def test_refuses_an_unknown_log_level_in_one_line(
+    data_dir: Path, get_free_port: Callable[[], int]
+) -> None:
+    port = str(get_free_port())
+    result = run_core("--data-dir", str(data_dir), "--port", port, env={"CCP_LOG_LEVEL": "verbose"})
+    assert_one_line_error(result, "log_level", "'verbose'")
+
+
+def test_refuses_a_damaged_hash_key_file_in_one_line(
+    data_dir: Path, get_free_port: Callable[[], int]
+) -> None:
+    (data_dir / "hash.key").write_text("not hex at all\n")
+    result = run_core("--data-dir", str(data_dir), "--port", str(get_free_port()))
+    assert_one_line_error(result, "hash.key", "restore it or delete it")
 
 
 def test_refuses_to_start_without_a_migrated_database(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccp_core.catalogue import Catalogue, list_models, read_pricing_file
+from ccp_core.catalogue import Catalogue, list_models, read_pricing_file, retrieve_model
 from ccp_core.errors import ApiError, InternalError, error_response, from_http_exception
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ProxyEndpoint
@@ -104,13 +104,14 @@ def create_app(config: Config, recorder_factory: RecorderFactory = open_recorder
         Route("/v1/messages", proxy, methods=["POST"]),
         Route("/v1/messages/count_tokens", proxy, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id}", retrieve_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/v1/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", _probe, methods=["HEAD"]),
         Route("/api/event_logging/{rest:path}", _telemetry, methods=["POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -119,3 +120,7 @@ def create_app(config: Config, recorder_factory: RecorderFactory = open_recorder
             Exception: _internal_error,
         },
     )
+    # A trailing slash is another path, answered 404 in our shape and recorded like any unknown
+    # path; Starlette's default, a 307 to the slashless path, would be neither.
+    app.router.redirect_slashes = False
+    return app

@@ -1,4 +1,4 @@
-"""GET /v1/models: the built-in model catalogue in Anthropic's list shape, with its pagination."""
+"""GET /v1/models and /v1/models/{model_id}: the built-in model catalogue in Anthropic's shapes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ccp_core.errors import InvalidRequest
+from ccp_core.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,11 @@ class Catalogue:
             "last_id": chosen[-1].id if chosen else None,
         }
 
+    def get(self, model_id: str) -> ModelEntry:
+        if model_id not in self._index:
+            raise NotFound(f"model: {model_id!r} is not in proxy-core's model catalogue")
+        return self.entries[self._index[model_id]]
+
     def _position(self, model_id: str, name: str) -> int:
         if model_id not in self._index:
             raise InvalidRequest(f"{name}: unknown model id {model_id!r}")
@@ -99,9 +104,11 @@ def page_params(query: Mapping[str, str]) -> tuple[int, str | None, str | None]:
     raw = query.get("limit")
     limit = DEFAULT_LIMIT
     if raw is not None:
-        if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        text = raw.strip()
+        # str.isdigit alone accepts "²" and other digits int() refuses: ASCII digits only.
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
             raise InvalidRequest(f"limit: expected an integer from 1 to {MAX_LIMIT}, got {raw!r}")
-        limit = int(raw)
+        limit = int(text)
     after_id, before_id = query.get("after_id"), query.get("before_id")
     if after_id is not None and before_id is not None:
         raise InvalidRequest("give after_id or before_id, not both")
@@ -113,3 +120,9 @@ async def list_models(request: Request) -> Response:
     catalogue: Catalogue = request.state.core.catalogue
     body = orjson.dumps(catalogue.page(limit, after_id, before_id))
     return Response(body, media_type="application/json")
+
+
+async def retrieve_model(request: Request) -> Response:
+    catalogue: Catalogue = request.state.core.catalogue
+    entry = catalogue.get(request.path_params["model_id"])
+    return Response(orjson.dumps(entry.as_json()), media_type="application/json")

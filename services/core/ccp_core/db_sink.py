@@ -42,7 +42,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, Datab
 
 PROBE_INTERVAL = 1.0
 PROBE_BUSY_TIMEOUT = 0.2
-REPLAY_BUDGET = 0.5
+# Replay steps between live batches: while it runs, new records wait in memory.
+REPLAY_BUDGET = 0.1
 MAX_REFUSALS = 3
 REPLAY_CHUNK_BYTES = 32 * 1024 * 1024
 

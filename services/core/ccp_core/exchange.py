@@ -72,26 +72,34 @@ class Exchange:
         if self.finished:
             return False
         self.finished = True
-        ended = time.perf_counter()
         record = self.record
         record.status = status
+        try:
+            self._gather(status, http_status)
+        finally:
+            # Even if gathering the facts failed, the request keeps its record (with what was
+            # gathered) and frees its in-flight slot; the failure itself still propagates.
+            if error_type is not None:
+                record.error_type = error_type
+                record.error_message = error_message
+            self._core.metrics.in_flight -= 1
+            self._core.recorder.submit(record)
+        return True
+
+    def _gather(self, status: str, http_status: int | None) -> None:
+        ended = time.perf_counter()
+        record = self.record
         record.ts_end = record.ts_start + (ended - self.started)
         record.duration_ms = (ended - self.started) * 1000.0
         if http_status is not None:
             record.http_status = http_status
         if self.tee is not None:
             self._apply_tee(self.tee)
-        if error_type is not None:
-            record.error_type = error_type
-            record.error_message = error_message
         metrics = self._core.metrics
-        metrics.in_flight -= 1
         metrics.count_request(status, record.model or record.model_requested)
         metrics.duration.observe(ended - self.started)
         if record.ttft_ms is not None:
             metrics.ttft.observe(record.ttft_ms / 1000.0)
-        self._core.recorder.submit(record)
-        return True
 
     def _apply_tee(self, tee: Tee) -> None:
         record = self.record

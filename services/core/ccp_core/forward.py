@@ -107,7 +107,12 @@ async def open_upstream(
 ) -> aiohttp.ClientResponse:
     """Send the request; map failures to reach the provider onto 502 / 504."""
     try:
-        return await session.post(URL(url, encoded=True), data=body, headers=headers)
+        # A redirect goes back to the client as it came: followed here, it would carry the
+        # x-api-key to whatever host the Location names (aiohttp strips only Authorization) and
+        # a 302/303 would turn the POST into a bodiless GET.
+        return await session.post(
+            URL(url, encoded=True), data=body, headers=headers, allow_redirects=False
+        )
     except TimeoutError:
         raise UpstreamTimeout(f"provider {provider.name} did not answer in time ({url})") from None
     except aiohttp.ClientError as exc:

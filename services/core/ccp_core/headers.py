@@ -3,6 +3,12 @@
 End-to-end headers pass both ways unchanged; hop-by-hop headers (RFC 9110 §7.6.1, plus any the
 ``Connection`` header names) stay on their own hop. ``content-length`` and ``host`` belong to the
 connection we open, so the HTTP client recomputes them.
+
+Values are text: UTF-8 when the bytes are valid UTF-8, else latin-1 (which maps any byte). The HTTP
+client writes header text as UTF-8, so valid UTF-8 (and ASCII, all that real clients send) reaches
+the upstream byte for byte. A value that is not UTF-8 cannot: aiohttp takes no raw header bytes,
+so its bytes 0x80-0xFF go upstream UTF-8-encoded (two bytes each); the record keeps them exactly
+(``value.encode("latin-1")``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# We read the whole body before forwarding, so the client's ``Expect: 100-continue`` is answered
+# already; sent upstream it would make the HTTP client wait for a 100 that never comes.
+_REQUEST_ONLY = frozenset({"expect"})
 _CREDENTIALS = frozenset({"x-api-key", "authorization"})
 REQUEST_ID_HEADER = b"ccp-request-id"
 
@@ -36,19 +45,27 @@ def _connection_tokens(value: str) -> set[str]:
     return {token.strip().lower() for token in value.split(",") if token.strip()}
 
 
+def header_text(value: bytes) -> str:
+    """A header value as text: UTF-8 if it is valid UTF-8, else latin-1 (see the module doc)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def header_dict(raw: RawHeaders) -> dict[str, str]:
     """Lowercase name → value; repeated headers joined with ", " as RFC 9110 allows."""
     result: dict[str, str] = {}
     for name, value in raw:
         key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
+        text = header_text(value)
         result[key] = f"{result[key]}, {text}" if key in result else text
     return result
 
 
 def upstream_headers(received: dict[str, str], provider: ProviderConfig) -> dict[str, str]:
     """The headers to send upstream: end-to-end ones, with the provider's key if it has one."""
-    dropped = HOP_BY_HOP | _connection_tokens(received.get("connection", ""))
+    dropped = HOP_BY_HOP | _REQUEST_ONLY | _connection_tokens(received.get("connection", ""))
     if provider.api_key:
         dropped = dropped | _CREDENTIALS
     headers = {name: value for name, value in received.items() if name not in dropped}

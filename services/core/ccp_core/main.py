@@ -13,6 +13,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.typing import ASGIFramework
 
 from ccp_core.app import create_app
+from ccp_core.hash_key import load_hash_key
 from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
 from ccp_shared.store import SchemaError, check_schema
 
@@ -50,6 +51,17 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     return hc
 
 
+def log_level(config: Config) -> str:
+    """``log_level`` as a logging level name, or ConfigError naming the ones there are."""
+    level = str(config["log_level"]).upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(
+            f"log_level: unknown level {config['log_level']!r} "
+            "(expected debug, info, warning or error)"
+        )
+    return level
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     flags = {
@@ -63,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(flags=flags, config_file=args.config)
         if config.persist:
             check_schema(require_db_dir(config))
+        level = log_level(config)
+        # Read (or create) the key now: a damaged key file is a one-line error here, where in
+        # the app's lifespan it would be a traceback.
+        load_hash_key(config)
     except (ConfigError, SchemaError) as exc:
         print(f"proxy-core: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
-        level=str(config["log_level"]).upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = cast(ASGIFramework, create_app(config))

@@ -3,8 +3,10 @@
 ``submit()`` runs on the event loop and only appends to a deque (and sets an Event when the writer
 may be waiting), so recording never slows the proxy. The writer thread masks secrets, waits up to
 ``flush_interval`` for a batch to fill, and hands it to a sink: the database (with the spool as
-fallback) or, in lite mode, JSONL files. When the queue is full, records go to an unbounded
-overflow list that the writer appends to the spool: nothing is dropped.
+fallback) or, in lite mode, JSONL files. When the queue is full (``queue_size`` records, or
+``queue_bytes`` of bodies: a Claude Code request is 50 KB and more, so a count alone does not bound
+memory), records go to an overflow list that the writer appends to the spool before anything
+else: nothing is dropped, and memory stays bounded while the database falls behind.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class Sink(Protocol):
     def counters(self) -> dict[str, int]: ...
 
 
+def body_size(record: RequestRecord) -> int:
+    """The bytes a record holds in memory, near enough: its two bodies."""
+    return len(record.request_body or b"") + len(record.response_body or b"")
+
+
 class Recorder:
     def __init__(
         self,
@@ -60,16 +67,24 @@ class Recorder:
         hash_key: bytes,
         *,
         queue_size: int = 10000,
+        queue_bytes: int = 16 * 1024 * 1024,
         batch_size: int = 200,
         flush_interval: float = 0.05,
     ) -> None:
         self._sink = sink
         self._hash_key = hash_key
         self._queue_size = max(1, queue_size)
+        self._queue_bytes = max(1, queue_bytes)
+        # A transaction (or a spool append) holds a few MB at most, so the writer comes back
+        # to the overflow often and one batch's copies never add up to much.
+        self._batch_bytes = max(1, self._queue_bytes // 4)
         self._batch_size = max(1, batch_size)
         self._flush_interval = flush_interval
         self._queue: deque[RequestRecord] = deque()
         self._overflow: deque[RequestRecord] = deque()
+        # Bytes in the queue = added - taken; each counter has one writing thread, so no lock.
+        self._added_bytes = 0
+        self._taken_bytes = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,15 +106,15 @@ class Recorder:
             if self._stopping.is_set():
                 self._submit_while_stopping(record)
                 return
-            if len(self._queue) >= self._queue_size:
+            if len(self._queue) >= self._queue_size or self._queued_bytes() >= self._queue_bytes:
                 self._overflow.append(record)
                 self._overflowed += 1
                 self._wake.set()
                 return
             self._queue.append(record)
-            depth = len(self._queue)
+            self._added_bytes += body_size(record)
             # Wake the writer when it may be idle, or when a batch is full; not on every record.
-            if depth == 1 or depth >= self._batch_size:
+            if len(self._queue) == 1 or self._batch_ready():
                 self._wake.set()
         except Exception:  # the proxy must not fail because recording did
             log.exception("recorder: could not accept record %s", getattr(record, "id", "?"))
@@ -127,6 +142,7 @@ class Recorder:
         return {
             **counters,
             "queue_depth": len(self._queue) + len(self._overflow),
+            "queue_bytes": self._queued_bytes(),
             "overflowed": self._overflowed,
             "write_errors": counters.get("write_errors", 0) + self._errors,
             "dropped": self._dropped,
@@ -141,10 +157,16 @@ class Recorder:
         self._guard("opening", self._sink.open)
         while True:
             self._wait_for_batch()
-            if self._overflow:
-                self._write(self._take(self._overflow, len(self._overflow)), spill=True)
+            # Only what overflowed so far: a flood of new overflow must not starve the queue.
+            pending = len(self._overflow)
+            while pending > 0 and self._overflow:
+                batch = self._take(self._overflow)
+                pending -= len(batch)
+                self._write(batch, spill=True)
             if self._queue:
-                self._write(self._take(self._queue, self._batch_size), spill=False)
+                batch = self._take(self._queue)
+                self._taken_bytes += sum(body_size(record) for record in batch)
+                self._write(batch, spill=False)
             self._guard("maintenance", self._sink.tick)
             if self._stopping.is_set():
                 with self._late:
@@ -163,18 +185,27 @@ class Recorder:
             return
         # Linger so one transaction carries many records, but never past flush_interval.
         deadline = time.monotonic() + self._flush_interval
-        while len(self._queue) < self._batch_size and not self._stopping.is_set():
+        while not self._batch_ready() and not self._stopping.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self._wake.wait(remaining)
             self._wake.clear()
 
-    @staticmethod
-    def _take(source: deque[RequestRecord], limit: int) -> list[RequestRecord]:
+    def _queued_bytes(self) -> int:
+        return self._added_bytes - self._taken_bytes
+
+    def _batch_ready(self) -> bool:
+        return len(self._queue) >= self._batch_size or self._queued_bytes() >= self._batch_bytes
+
+    def _take(self, source: deque[RequestRecord]) -> list[RequestRecord]:
+        """The next batch: up to ``batch_size`` records and about ``batch_bytes`` of bodies."""
         batch: list[RequestRecord] = []
-        while source and len(batch) < limit:
-            batch.append(source.popleft())
+        size = 0
+        while source and len(batch) < self._batch_size and size < self._batch_bytes:
+            record = source.popleft()
+            batch.append(record)
+            size += body_size(record)
         return batch
 
     def _write(self, batch: list[RequestRecord], *, spill: bool) -> None:
@@ -247,6 +278,7 @@ def open_recorder(config: Config) -> Recorder:
         sink,
         load_hash_key(config),
         queue_size=int(config["recorder.queue_size"]),
+        queue_bytes=int(config["recorder.queue_bytes"]),
         batch_size=int(config["recorder.batch_size"]),
         flush_interval=float(config["recorder.flush_interval"]),
     )

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
 FAILED_SUFFIX = ".failed"
 CORRUPT_SUFFIX = ".corrupt"
+# Files are replayed whole, one per step: small files keep each step (and the time the writer is
+# away from the live queue) short.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 def encode_line(record: RequestRecord) -> bytes:
@@ -90,9 +93,12 @@ def count_lines(path: Path) -> int:
 
 
 class Spool:
-    def __init__(self, directory: Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, directory: Path, *, fsync: bool = True, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.directory = directory
         self._fsync = fsync
+        self._max_file_bytes = max_file_bytes
         self._prefix = f"{int(time.time() * 1000)}-{os.getpid()}"
         self._n = 0
         self._handle: BinaryIO | None = None
@@ -118,6 +124,8 @@ class Spool:
             os.fsync(handle.fileno())
         self._lines[path] = self._lines.get(path, 0) + len(records)
         self._count()
+        if handle.tell() >= self._max_file_bytes:
+            self.rotate()
 
     def rotate(self) -> None:
         """Close the file being appended to so it can be replayed; the next append opens another."""

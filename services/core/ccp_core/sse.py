@@ -21,26 +21,40 @@ class SSEEvent:
     data: bytes
 
 
+def split_lines(text: bytes) -> tuple[list[bytes], bytes]:
+    """(complete lines, the unfinished rest) of ``text``; CRLF, LF and a lone CR each end a line.
+
+    A trailing CR stays in the rest: it may be the first half of a CRLF, so the next byte decides.
+    """
+    held = b"\r" if text.endswith(b"\r") else b""
+    if held:
+        text = text[:-1]
+    if b"\r" in text:
+        text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = text.split(b"\n")
+    return lines, lines.pop() + held
+
+
 class SSEParser:
     """Frames a byte stream into events per the WHATWG EventSource rules."""
 
     __slots__ = ("_data", "_event", "_pending")
 
     def __init__(self) -> None:
-        self._pending = b""
+        # The unfinished line: grown in place, so a long line costs time linear in its length.
+        self._pending = bytearray()
         self._event = ""
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        text = self._pending + chunk
-        # A trailing CR may be the first half of CRLF: wait for the next byte before deciding.
-        held = b"\r" if text.endswith(b"\r") else b""
-        if held:
-            text = text[:-1]
-        if b"\r" in text:
-            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = text.split(b"\n")
-        self._pending = lines.pop() + held
+        pending = self._pending
+        # Only the new bytes are scanned for a line end; a held CR ends a line whatever follows.
+        ends_line = b"\n" in chunk or b"\r" in chunk or pending.endswith(b"\r")
+        pending += chunk
+        if not ends_line:
+            return []
+        lines, rest = split_lines(bytes(pending))
+        self._pending = bytearray(rest)
         events: list[SSEEvent] = []
         for line in lines:
             event = self._line(line)
@@ -50,7 +64,7 @@ class SSEParser:
 
     def close(self) -> list[SSEEvent]:
         """End of stream. Lenient: an event cut off before its blank line is still delivered."""
-        pending, self._pending = self._pending, b""
+        pending, self._pending = bytes(self._pending), bytearray()
         lines = [pending[:-1] if pending.endswith(b"\r") else pending] if pending else []
         events = [self._line(line) for line in [*lines, b""]]
         return [event for event in events if event is not None]

@@ -110,15 +110,16 @@ async def relay(response: aiohttp.ClientResponse, send: Send, exchange: Exchange
     tee = Tee(response.headers.get("content-type"), response.headers.get("content-encoding"))
     exchange.tee = tee
     exchange.upstream_answered(response.status, header_dict(response.raw_headers))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": downstream_headers(response.raw_headers, exchange.record.id),
-        }
-    )
     complete = False
     try:
+        # Inside the try: a cancellation while the head is sent must close the response too.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": downstream_headers(response.raw_headers, exchange.record.id),
+            }
+        )
         async for chunk in response.content.iter_any():
             arrived = time.perf_counter()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

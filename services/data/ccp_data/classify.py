@@ -8,6 +8,7 @@ table is the whole policy, so a new client prompt is one row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,7 @@ def signals(path: str, agent_id: str | None, body: Any) -> Signals:
         else []
     )
     last_user = texts_of(users[-1].get("content")) if users else ()
-    system = "\n".join(texts_of(body.get("system"))).lower()
+    system = _lowered("\n".join(texts_of(body.get("system"))))
     return Signals(
         path, agent_id, body, system, last_user, "\n".join(last_user).lower(), len(users)
     )
@@ -83,6 +84,18 @@ def signals(path: str, agent_id: str | None, body: Any) -> Signals:
 
 def _contains_any(lowered: str, phrases: tuple[str, ...]) -> bool:
     return any(phrase in lowered for phrase in phrases)
+
+
+# Claude Code sends the same few system prompts (kilobytes each) on every request, so lowering
+# them and looking for the phrases is done once per distinct prompt, not once per request.
+@functools.lru_cache(maxsize=64)
+def _lowered(system: str) -> str:
+    return system.lower()
+
+
+@functools.lru_cache(maxsize=256)
+def _system_says(system_lower: str, phrases: tuple[str, ...]) -> bool:
+    return _contains_any(system_lower, phrases)
 
 
 _TITLE_PHRASES = (
@@ -124,7 +137,7 @@ def _is_warmup(s: Signals) -> bool:
 
 
 def _is_title(s: Signals) -> bool:
-    return _contains_any(s.system_lower, _TITLE_PHRASES)
+    return _system_says(s.system_lower, _TITLE_PHRASES)
 
 
 def _is_suggestion(s: Signals) -> bool:
@@ -132,19 +145,19 @@ def _is_suggestion(s: Signals) -> bool:
 
 
 def _is_compaction(s: Signals) -> bool:
-    return _contains_any(s.system_lower, _COMPACTION_PHRASES) or _contains_any(
+    return _system_says(s.system_lower, _COMPACTION_PHRASES) or _contains_any(
         s.last_user_lower, _COMPACTION_PHRASES
     )
 
 
 def _is_web_helper(s: Signals) -> bool:
-    return _contains_any(s.last_user_lower, _WEB_PHRASES) or _contains_any(
+    return _contains_any(s.last_user_lower, _WEB_PHRASES) or _system_says(
         s.system_lower, _WEB_PHRASES
     )
 
 
 def _is_subagent(s: Signals) -> bool:
-    return bool(s.agent_id) or _contains_any(s.system_lower, _SUBAGENT_PHRASES)
+    return bool(s.agent_id) or _system_says(s.system_lower, _SUBAGENT_PHRASES)
 
 
 RULES: tuple[tuple[str, Callable[[Signals], bool]], ...] = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,16 +153,20 @@ def build(position: int, previous: str, role: str, raw_content: Any) -> Message:
     return Message(position, role, content, chain(previous, role, content))
 
 
-def extract(body: Any) -> list[Message]:
-    """The messages of a request body, in order, each with its chain hash."""
+def message_items(body: Any) -> list[dict[str, Any]]:
+    """The message objects of a request body, in order (anything else in the list skipped)."""
     raw = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(raw, list):
         return []
-    messages: list[Message] = []
-    previous = ""
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
+    return [item for item in raw if isinstance(item, dict)]
+
+
+def chain_of(items: Sequence[dict[str, Any]], known: Sequence[Message] = ()) -> list[Message]:
+    """The messages of ``items``, each with its chain hash; ``known`` are the messages of the
+    first ``len(known)`` items, already built (from an earlier copy of the same history)."""
+    messages = list(known)
+    previous = messages[-1].chain_hash if messages else ""
+    for item in items[len(messages) :]:
         role = item.get("role")
         message = build(
             len(messages),
@@ -173,6 +177,11 @@ def extract(body: Any) -> list[Message]:
         messages.append(message)
         previous = message.chain_hash
     return messages
+
+
+def extract(body: Any) -> list[Message]:
+    """The messages of a request body, in order, each with its chain hash."""
+    return chain_of(message_items(body))
 
 
 def response_message(prompt: list[Message], assembled: dict[str, Any] | None) -> Message | None:

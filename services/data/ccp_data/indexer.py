@@ -18,6 +18,7 @@ from typing import Any
 
 from ccp_data import indexing
 from ccp_data.db import transaction
+from ccp_data.history import Histories
 from ccp_shared.config import Config
 from ccp_shared.store import connect
 
@@ -66,6 +67,7 @@ class Indexer:
         self._lag = 0.0
         self._conversations = 0
         self._watermark = 0
+        self._histories = Histories()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -132,7 +134,7 @@ class Indexer:
     def _run_batch(self, conn: sqlite3.Connection) -> int:
         watermark = indexing.read_watermark(conn)
         # Parse bodies before taking the write lock, so the transaction stays short.
-        batch = list(indexing.pending(conn, watermark, self.batch_size))
+        batch = list(indexing.pending(conn, watermark, self.batch_size, self._histories))
         if not batch:
             return 0
         with transaction(conn):

@@ -1,9 +1,10 @@
 """Rollups: usage, cost and latency per hour and per day, per model and provider.
 
 Incremental: a pass reads the requests after its watermark (``requests.seq``), aggregates them
-per touched window and merges those deltas into the stored hour and day rows; the rows and the new
-watermark are written in one short ``BEGIN IMMEDIATE`` transaction, so each request is counted
-exactly once across crashes and restarts. The watermark is re-read inside the transaction: if
+per touched window and merges those deltas into the stored hour and day rows; the rows, the
+all-model points of the touched windows (``ccp_data.series``) and the new watermark are written
+in one short ``BEGIN IMMEDIATE`` transaction, so each request is counted exactly once across
+crashes and restarts. The watermark is re-read inside the transaction: if
 another pass (a second proxy-data during a restart) got there first, this one writes nothing.
 
 Idempotent: every additive figure is an integer (cost in billionths of a USD, generation time in
@@ -18,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
+from ccp_data import series
 from ccp_data.db import transaction
 from ccp_data.pricing import PriceTable
 from ccp_data.window import Window
@@ -84,21 +86,27 @@ def deltas(
 ) -> dict[tuple[str, int, str, str], Window]:
     """The windows of these requests: ``(granularity, start, model, provider)`` → aggregate.
 
-    Hours older than the hourly retention only feed their day (their hour row would be deleted).
+    Each request is priced and counted once, into its hour; days are the merge of their hours
+    (exact, see ``Window.merge``). Hours older than the hourly retention only feed their day
+    (their hour row would be deleted).
     """
-    windows: dict[tuple[str, int, str, str], Window] = {}
+    hours: dict[tuple[int, str, str], Window] = {}
     for row in rows:
         if row["path"] != INFERENCE_PATH:
             continue
-        model, provider, ts = row["model"] or "", row["provider"] or "", row["ts_start"]
-        hour = floor_to(ts, HOUR)
-        keys = [("day", floor_to(ts, DAY), model, provider)]
+        key = (floor_to(row["ts_start"], HOUR), row["model"] or "", row["provider"] or "")
+        window = hours.get(key)
+        if window is None:
+            window = hours[key] = Window()
+        window.add_request(row, pricing)
+    windows: dict[tuple[str, int, str, str], Window] = {}
+    for (hour, model, provider), window in hours.items():
+        day = ("day", floor_to(hour, DAY), model, provider)
+        if day not in windows:
+            windows[day] = Window()
+        windows[day].merge(window)
         if hour >= hourly_kept_from:
-            keys.append(("hour", hour, model, provider))
-        for key in keys:
-            if key not in windows:
-                windows[key] = Window()
-            windows[key].add_request(row, pricing)
+            windows[("hour", hour, model, provider)] = window
     return windows
 
 
@@ -132,17 +140,18 @@ def run_once(
     hourly_kept_from = floor_to(now, HOUR) - retention_days * DAY
     windows = deltas(new, pricing, hourly_kept_from=hourly_kept_from)
     # Merged outside the write lock; the watermark check below proves nobody changed them since.
-    rows = []
     for key, delta in windows.items():
         stored = _stored(conn, key)
         if stored is not None:
             stored.merge(delta)
-            delta = stored
-        rows.append(delta.to_row(key[0], key[1:], now))
+            windows[key] = stored
+    rows = [window.to_row(key[0], key[1:], now) for key, window in windows.items()]
+    points = series.touched_points(conn, windows, now)
     with transaction(conn):
         if read_watermark(conn) != watermark:
             return 0  # another pass rolled these up first
         conn.executemany(_UPSERT, rows)
+        conn.executemany(series.UPSERT, points)
         _write_watermark(conn, new[-1]["seq"], now)
     return len(new)
 
@@ -157,6 +166,7 @@ def rebuild(
     """Recompute every rollup from the requests (after a pricing change, say)."""
     with transaction(conn):
         conn.execute("DELETE FROM rollups")
+        conn.execute("DELETE FROM rollup_series")
         _write_watermark(conn, 0, time.time())
     total = 0
     while done := run_once(conn, pricing, retention_days=retention_days, now=now):
@@ -167,16 +177,27 @@ def rebuild(
 def apply_retention(
     conn: sqlite3.Connection, retention_days: int, *, now: float | None = None, batch: int = 500
 ) -> int:
-    """Delete hourly rows older than the retention, in small transactions; returns the count."""
+    """Delete hourly rows older than the retention, in small transactions; returns the count
+    of ``rollups`` rows deleted (their series points go with them)."""
     now = time.time() if now is None else now
     cutoff = floor_to(now, HOUR) - retention_days * DAY
+    _delete_old_hours(conn, "rollup_series", "granularity, window_start", cutoff, batch)
+    return _delete_old_hours(conn, "rollups", _KEY, cutoff, batch)
+
+
+_KEY = "granularity, window_start, model, provider"
+
+
+def _delete_old_hours(
+    conn: sqlite3.Connection, table: str, key: str, cutoff: int, batch: int
+) -> int:
     deleted = 0
     while True:
         with transaction(conn):
             cursor = conn.execute(
-                "DELETE FROM rollups WHERE (granularity, window_start, model, provider) IN ("
-                "SELECT granularity, window_start, model, provider FROM rollups "
-                "WHERE granularity = 'hour' AND window_start < ? LIMIT ?)",
+                f"DELETE FROM {table} WHERE ({key}) IN ("
+                f"SELECT {key} FROM {table} WHERE granularity = 'hour' AND window_start < ? "
+                "LIMIT ?)",
                 (cutoff, batch),
             )
         deleted += cursor.rowcount

@@ -304,6 +304,49 @@ def test_provider_key_replaces_the_clients(
     assert upstream.requests[0].headers["x-api-key"] == "sk-ours"
 
 
+def test_non_ascii_header_bytes_reach_upstream_unchanged(
+    client: TestClient, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    note = "café ✓".encode()
+    client.post("/v1/messages", content=b'{"model": "m"}', headers=[(b"x-note", note)])
+    # The fake upstream reads its request head as latin-1, i.e. one character per byte.
+    assert upstream.requests[0].headers["x-note"].encode("latin-1") == note
+    assert only_record(recorder).request_headers["x-note"] == "café ✓"
+
+
+@pytest.mark.timeout(20)  # without the fix the upstream request waits for a 100 Continue forever
+def test_expect_100_continue_is_not_passed_upstream(
+    client: TestClient, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    headers = {**HEADERS, "expect": "100-continue"}
+    response = client.post("/v1/messages", content=b'{"model": "m"}', headers=headers)
+    assert response.status_code == 200
+    assert "expect" not in upstream.requests[0].headers
+    assert only_record(recorder).status == "ok"
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_upstream_redirects_go_back_to_the_client_unfollowed(
+    tmp_path: Path, httpserver: HTTPServer, status: int
+) -> None:
+    # Followed, the redirect would take the client's x-api-key to the host it names.
+    elsewhere = "http://127.0.0.1:9/elsewhere"
+    httpserver.expect_request("/v1/messages").respond_with_response(
+        WerkzeugResponse(b"moved", status=status, headers={"location": elsewhere})
+    )
+    recorder = FakeRecorder()
+    app = create_app(make_config(tmp_path, httpserver.url_for("")), lambda _: recorder)
+    with TestClient(app, follow_redirects=False) as test_client:
+        response = test_client.post("/v1/messages", content=b'{"model": "m"}', headers=HEADERS)
+    assert response.status_code == status
+    assert response.headers["location"] == elsewhere
+    assert response.content == b"moved"
+    assert len(httpserver.log) == 1
+    record = only_record(recorder)
+    assert (record.status, record.http_status) == ("ok", status)
+    assert record.response_body == b"moved"
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 
@@ -388,6 +431,17 @@ def test_unknown_path_and_wrong_method(client: TestClient, recorder: FakeRecorde
     assert missing.headers["ccp-request-id"] == recorder.records[0].id
 
 
+@pytest.mark.parametrize("path", ["/v1/messages/", "/v1/messages/count_tokens/"])
+def test_trailing_slash_is_an_unknown_path_not_a_redirect(
+    client: TestClient, upstream: FakeUpstream, recorder: FakeRecorder, path: str
+) -> None:
+    response = client.post(path, content=b'{"model": "m"}', headers=HEADERS, follow_redirects=False)
+    assert response.status_code == 404 and error_of(response)["type"] == "not_found_error"
+    assert (only_record(recorder).status, only_record(recorder).http_status) == ("proxy_error", 404)
+    assert response.headers["ccp-request-id"] == only_record(recorder).id
+    assert upstream.served == 0
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -452,9 +506,21 @@ def test_models_list(client: TestClient, recorder: FakeRecorder) -> None:
     assert page["first_id"] == ids[0] and page["last_id"] == ids[-1]
     assert all(m["type"] == "model" and m["display_name"] and m["created_at"] for m in page["data"])
     assert client.get("/v1/models?limit=2").json()["has_more"] is True
-    bad = client.get("/v1/models?limit=0")
-    assert bad.status_code == 400 and error_of(bad)["type"] == "invalid_request_error"
+    for limit in ("0", "%C2%B2"):
+        bad = client.get(f"/v1/models?limit={limit}")
+        assert bad.status_code == 400 and error_of(bad)["type"] == "invalid_request_error"
     assert recorder.records == []
+
+
+def test_one_model_by_id(client: TestClient) -> None:
+    listed = client.get("/v1/models?limit=1000").json()["data"]
+    model = next(m for m in listed if m["id"] == "claude-opus-5-5")
+    response = client.get("/v1/models/claude-opus-5-5")
+    assert response.status_code == 200 and response.json() == model
+    missing = client.get("/v1/models/claude-nope")
+    assert missing.status_code == 404 and error_of(missing)["type"] == "not_found_error"
+    slash = client.get("/v1/models/", follow_redirects=False)
+    assert slash.status_code == 404 and error_of(slash)["type"] == "not_found_error"
 
 
 def test_health_reports_database_and_turns_503_when_it_is_down(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ccp_core.catalogue import Catalogue, page_params, read_pricing_file
-from ccp_core.errors import InvalidRequest
+from ccp_core.errors import InvalidRequest, NotFound
 
 MODELS = {
     f"claude-m{i}": {"display_name": f"M{i}", "created_at": f"2025-01-{i:02d}T00:00:00Z"}
@@ -71,7 +71,10 @@ def test_config_only_models_are_listed_after_dated_ones() -> None:
     assert ids(catalogue.page(1000, None, None))[-1] == "my-custom"
 
 
-@pytest.mark.parametrize("raw", ["0", "1001", "-1", "abc", "2.5", ""])
+# Superscript two, Arabic-Indic three, full-width one: str.isdigit() but not ASCII digits.
+@pytest.mark.parametrize(
+    "raw", ["0", "1001", "-1", "abc", "2.5", "", "\u00b2", "\u0663", "\uff11", "1\u00b2"]
+)
 def test_bad_limits_are_refused(raw: str) -> None:
     with pytest.raises(InvalidRequest, match="limit"):
         page_params({"limit": raw})
@@ -79,6 +82,7 @@ def test_bad_limits_are_refused(raw: str) -> None:
 
 def test_limit_defaults_to_20_and_both_cursors_are_refused() -> None:
     assert page_params({}) == (20, None, None)
+    assert page_params({"limit": " 7 "}) == (7, None, None)
     assert page_params({"limit": "1000", "after_id": "a"}) == (1000, "a", None)
     with pytest.raises(InvalidRequest):
         page_params({"after_id": "a", "before_id": "b"})
@@ -89,3 +93,15 @@ def test_built_in_catalogue_lists_claude_code_default_model() -> None:
     assert "claude-opus-5-5" in models
     for info in models.values():
         assert {"display_name", "created_at", "input", "output"} <= set(info)
+
+
+def test_one_model_is_found_by_id_or_is_not_found() -> None:
+    catalogue = Catalogue.build(MODELS)
+    assert catalogue.get("claude-m3").as_json() == {
+        "type": "model",
+        "id": "claude-m3",
+        "display_name": "M3",
+        "created_at": "2025-01-03T00:00:00Z",
+    }
+    with pytest.raises(NotFound, match="claude-nope"):
+        catalogue.get("claude-nope")

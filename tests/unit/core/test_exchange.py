@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ccp_core.catalogue import Catalogue
 from ccp_core.exchange import Exchange, new_request_id
 from ccp_core.state import CoreState
@@ -66,6 +68,28 @@ def test_finish_writes_exactly_one_record_whatever_path_comes_second(tmp_path: P
     record = recorder.records[0]
     assert record.ts_end is not None and record.duration_ms is not None
     assert record.ts_end >= record.ts_start and record.duration_ms >= 0
+
+
+class BrokenTee:
+    """A tee whose facts cannot be gathered (a bug, or memory running out)."""
+
+    size = 0
+
+    def finish(self) -> None:
+        raise RuntimeError("cannot summarise")
+
+
+def test_a_failure_while_finishing_still_writes_the_one_record(tmp_path: Path) -> None:
+    core, recorder = make_core(tmp_path)
+    exchange = Exchange(core, SCOPE)
+    exchange.tee = BrokenTee()  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="cannot summarise"):
+        exchange.finish("upstream_error", error_type="upstream_disconnected", error_message="cut")
+    assert exchange.finish("proxy_error", error_type="internal_error") is False
+    assert len(recorder.records) == 1
+    record = recorder.records[0]
+    assert (record.status, record.error_type) == ("upstream_error", "upstream_disconnected")
+    assert core.metrics.in_flight == 0
 
 
 def test_request_ids_are_unique_and_time_ordered() -> None:

@@ -73,3 +73,17 @@ def test_downstream_headers_keep_end_to_end_ones_and_add_the_request_id() -> Non
         (b"set-cookie", b"b=2"),
         (b"ccp-request-id", b"abc"),
     ]
+
+
+def test_expect_is_answered_here_and_not_sent_upstream() -> None:
+    received = {"expect": "100-continue", "anthropic-version": "2023-06-01"}
+    assert upstream_headers(received, ANTHROPIC) == {"anthropic-version": "2023-06-01"}
+
+
+def test_utf8_values_are_read_as_utf8_and_other_bytes_as_latin1() -> None:
+    raw = [(b"x-note", "café ✓".encode()), (b"x-legacy", b"caf\xe9")]
+    assert header_dict(raw) == {"x-note": "café ✓", "x-legacy": "café"}
+    # The text re-encodes to what came in: UTF-8 for the first, latin-1 (as documented) for the
+    # second, whose bytes are not UTF-8.
+    assert header_dict(raw)["x-note"].encode("utf-8") == "café ✓".encode()
+    assert header_dict(raw)["x-legacy"].encode("latin-1") == b"caf\xe9"

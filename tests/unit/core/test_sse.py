@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccp_core.sse import SSEEvent, SSEParser, StreamWatcher
+from ccp_core import sse
+from ccp_core.sse import SSEEvent, SSEParser, StreamWatcher, split_lines
 
 
 def frame(event: str, data: dict[str, object]) -> bytes:
@@ -111,6 +112,45 @@ def test_crlf_streams_chunked_anywhere_match_lf_streams(cuts: list[int]) -> None
     bounds = [0, *sorted(cuts), len(crlf)]
     chunks = [crlf[a:b] for a, b in itertools.pairwise(bounds)]
     assert parse_all(chunks) == parse_all([STREAM])
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=30))
+def test_lone_cr_streams_chunked_anywhere_match_lf_streams(cuts: list[int]) -> None:
+    cr = STREAM.replace(b"\n", b"\r")
+    bounds = [0, *sorted(cuts), len(cr)]
+    chunks = [cr[a:b] for a, b in itertools.pairwise(bounds)]
+    assert parse_all(chunks) == parse_all([STREAM])
+
+
+def test_split_lines_keeps_the_unfinished_rest_and_a_trailing_cr() -> None:
+    assert split_lines(b"a\r\nb\rc\nrest") == ([b"a", b"b", b"c"], b"rest")
+    assert split_lines(b"a\r") == ([], b"a\r")
+    assert split_lines(b"") == ([], b"")
+
+
+def test_a_held_cr_ends_its_line_when_the_next_chunk_has_no_line_end() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: x\r\r") == []  # the last CR may still be half of a CRLF
+    assert parser.feed(b"data: y") == [SSEEvent("message", b"x")]
+
+
+def test_a_multi_megabyte_line_is_scanned_once_not_once_per_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scanned: list[int] = []
+
+    def counting_split(text: bytes) -> tuple[list[bytes], bytes]:
+        scanned.append(len(text))
+        return split_lines(text)
+
+    monkeypatch.setattr(sse, "split_lines", counting_split)
+    payload = b"x" * (8 << 20)
+    stream = b"event: content_block_delta\ndata: " + payload + b"\n\n"
+    size = 16 << 10
+    events = parse_all([stream[i : i + size] for i in range(0, len(stream), size)])
+    assert events == [SSEEvent("content_block_delta", payload)]
+    # Re-scanning the pending line with each chunk would add up to ~2 GB (512 chunks of 8 MB).
+    assert sum(scanned) <= 2 * len(stream)
 
 
 def watch(chunks: list[bytes]) -> StreamWatcher:

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import gzip
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
-from ccp_core.stream import Tee
+from ccp_core.exchange import Exchange
+from ccp_core.stream import Tee, relay
+from tests.unit.core.test_exchange import SCOPE, make_core
 
 START = (
     b'event: message_start\ndata: {"type":"message_start","message":{"model":"m",'
@@ -94,3 +101,57 @@ def test_non_json_error_pages_are_kept_without_a_summary() -> None:
     tee.feed(b"<html>502 Bad Gateway</html>", 1.0)
     assert tee.finish().error_type is None
     assert tee.body() == b"<html>502 Bad Gateway</html>"
+
+
+class FakeBody:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+class FakeUpstreamResponse:
+    """What relay reads of an aiohttp response, and whether it was closed or released."""
+
+    status = 200
+    headers = {"content-type": "text/event-stream"}
+    raw_headers = ((b"content-type", b"text/event-stream"),)
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.content = FakeBody(chunks)
+        self.closed = self.released = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_a_complete_response_returns_its_connection_to_the_pool(tmp_path: Path) -> None:
+    core, recorder = make_core(tmp_path)
+    response = FakeUpstreamResponse([START, DELTA, END])
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(relay(response, send, Exchange(core, SCOPE)))  # type: ignore[arg-type]
+    assert response.released and not response.closed
+    assert b"".join(m.get("body", b"") for m in sent) == START + DELTA + END
+    assert [r.status for r in recorder.records] == ["ok"]
+
+
+def test_cancelled_while_sending_the_head_closes_the_upstream_response(tmp_path: Path) -> None:
+    core, _ = make_core(tmp_path)
+    response = FakeUpstreamResponse([START])
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(relay(response, send, Exchange(core, SCOPE)))  # type: ignore[arg-type]
+    assert response.closed and not response.released

@@ -170,6 +170,21 @@ def test_search_pages(client: TestClient) -> None:
     assert rest["next_cursor"] is None
 
 
+def test_prefix_search_pages_carry_their_own_snippets(client: TestClient) -> None:
+    # Each page's snippets come from one pass of the match over the page's rowid range.
+    results, cursor = [], ""
+    for _ in range(20):
+        page = client.get(f"/api/conversations/search?q=deploy*&limit=1{cursor}").json()
+        results += page["results"]
+        if not page["next_cursor"]:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    everything = client.get("/api/conversations/search?q=deploy*").json()["results"]
+    assert [r["message_id"] for r in results] == [r["message_id"] for r in everything]
+    assert len(results) > 4  # "deployment" and more
+    assert all("<mark>deploy" in r["snippet"].lower() for r in results)
+
+
 def test_search_finds_tool_input_and_results(client: TestClient) -> None:
     body = client.get('/api/conversations/search?q="marker-from-tool-7f3a"').json()
     kinds = {r["kind"] for r in body["results"]}

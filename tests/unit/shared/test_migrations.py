@@ -79,3 +79,13 @@ def test_the_store_opens_head_databases(data_dir: Path) -> None:
     conn = connect(data_dir / "ccp.db", readonly=True)
     assert conn.execute("SELECT count(*) FROM rollups").fetchone()[0] == 0
     conn.close()
+
+
+@pytest.mark.parametrize("directory", ["100%", "%(here)s", "50%%off"])
+def test_a_percent_sign_in_the_database_path_is_taken_literally(
+    tmp_path: Path, directory: str
+) -> None:
+    db = tmp_path / directory / "ccp.db"
+    assert alembic_config(db).get_main_option("sqlalchemy.url") == f"sqlite:///{db}"
+    upgrade(db)
+    assert current_revision(db) == SCHEMA_HEAD

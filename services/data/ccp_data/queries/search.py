@@ -2,9 +2,10 @@
 
 Ranking every hit of a common word costs as much as the word is common, so a search ranks the
 ``RANK_WINDOW`` most recent matching messages (all of them, for any word rarer than that) by
-bm25, and computes snippets for the returned page only. FTS5 walks the match newest first (rowid
-order, which it keeps without sorting); each hit joins its message and conversation by primary
-key, where the model and time filters apply. A session filter goes into the MATCH itself (the
+bm25, and computes snippets for the returned page only (in one more pass of the match, over the
+page's rowid range). FTS5 walks the match newest first (rowid order, which it keeps without
+sorting); each hit joins its message and conversation by primary key, where the model and time
+filters apply. A session filter goes into the MATCH itself (the
 session id is an FTS column), so FTS5 intersects posting lists instead of the query testing every
 hit of a common word against the session.
 
@@ -30,16 +31,22 @@ _HITS = (
     "JOIN messages AS m ON m.id = f.rowid "
     "WHERE messages_fts MATCH :q {filters} ORDER BY f.rowid DESC LIMIT :window"
 )
+# Snippets need the match again. Matching once per page row would rebuild a prefix term's merged
+# posting list (every word starting "f", say) for each of them; one match over the page's rowid
+# range builds it once, and snippet() runs only for the rows that are on the page.
 _PAGE = (
     "WITH hits AS ({hits}), "
-    "page AS (SELECT id, rank FROM hits ORDER BY rank, id LIMIT :limit OFFSET :offset) "
+    "page AS MATERIALIZED ("
+    "SELECT id, rank FROM hits ORDER BY rank, id LIMIT :limit OFFSET :offset) "
     "SELECT m.id AS message_id, m.request_id, m.conversation_id, m.session_id, c.agent_id, "
     "c.kind AS conversation_kind, c.title, m.role, m.kind, m.position, m.ts, m.model, "
     f"snippet(messages_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', {SNIPPET_TOKENS}) "
     "AS snippet, page.rank "
-    "FROM page CROSS JOIN messages_fts ON messages_fts.rowid = page.id "
+    "FROM messages_fts CROSS JOIN page ON page.id = messages_fts.rowid "
     "JOIN messages AS m ON m.id = page.id JOIN conversations AS c ON c.id = m.conversation_id "
-    "WHERE messages_fts MATCH :q ORDER BY page.rank, page.id"
+    "WHERE messages_fts MATCH :q "
+    "AND messages_fts.rowid BETWEEN (SELECT min(id) FROM page) AND (SELECT max(id) FROM page) "
+    "ORDER BY page.rank, page.id"
 )
 
 

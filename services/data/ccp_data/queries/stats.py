@@ -1,8 +1,10 @@
 """Usage statistics read from the rollups (never from raw requests or bodies).
 
 A time range is answered from whole days where it covers them and from hours at its edges, so
-30 days cost ~30 day rows per model instead of 720 hour rows. Windows are UTC-aligned: the range
-actually summed (``since`` rounded down, ``until`` rounded up to the hour) is reported back.
+30 days cost ~30 day rows per model instead of 720 hour rows. An unfiltered series serves the
+all-model points the rollup pass stored (``ccp_data.series``) instead of merging models per
+call. Windows are UTC-aligned: the range actually summed (``since`` rounded down, ``until``
+rounded up to the hour) is reported back.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
+from ccp_data import series as stored_series
 from ccp_data.rollups import DAY, GRANULARITIES, HOUR, floor_to
 from ccp_data.window import Window
 
@@ -131,14 +135,25 @@ def series(
     """One point per window of ``granularity`` in the range, empty windows included."""
     step = GRANULARITIES[granularity]
     start, end = floor_to(start, step), ceil_to(end, step)
+    points: Mapping[int, Any]
+    if model is None and provider is None:
+        points = stored_series.read_points(conn, granularity, start, end)
+    else:
+        points = _filtered_points(conn, (granularity, start, end), model, provider)
+    return {
+        "granularity": granularity,
+        "range": _range(start, end),
+        "series": [points[ts] if ts in points else _empty(ts) for ts in range(start, end, step)],
+    }
+
+
+def _filtered_points(
+    conn: sqlite3.Connection, segment: Segment, model: str | None, provider: str | None
+) -> dict[int, dict[str, Any]]:
     windows: dict[int, Window] = {}
-    for row in _rows(conn, (granularity, start, end), model, provider):
+    for row in _rows(conn, segment, model, provider):
         _add(windows, row["window_start"], row)
-    points = [
-        {"window_start": ts, **windows[ts].summary()} if ts in windows else _empty(ts)
-        for ts in range(start, end, step)
-    ]
-    return {"granularity": granularity, "range": _range(start, end), "series": points}
+    return {ts: {"window_start": ts, **w.summary()} for ts, w in windows.items()}
 
 
 def per_model_series(

@@ -1,4 +1,5 @@
-"""rollups: hourly and daily usage, cost and latency sketches per model and provider
+"""rollups: hourly and daily usage, cost and latency sketches per model and provider, and
+the all-model series points
 
 Revision ID: 0003
 Revises: 0002
@@ -43,7 +44,17 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "rollup_series",
+        sa.Column("granularity", sa.Text(), nullable=False),
+        sa.Column("window_start", sa.Integer(), nullable=False),
+        sa.Column("point", sa.Text(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("granularity", "window_start", name="pk_rollup_series"),
+        sqlite_with_rowid=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rollup_series")
     op.drop_table("rollups")
