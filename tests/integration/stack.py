@@ -71,9 +71,17 @@ def http_status(url: str, method: str = "GET", timeout: float = 2.0) -> int | No
         return None
 
 
+NO_CONFIG = REPO / "tests" / "support" / "no-config.toml"
+
+
 def clean_environ() -> dict[str, str]:
-    """The test process environment without any ccp setting that could leak into a stack."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CCP_") and k not in LEGACY_ENV}
+    """The test process environment without any ccp setting that could leak into a stack.
+
+    CCP_CONFIG names an empty file, so a developer's ./ccp.toml is not read either.
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CCP_")}
+    environ = {k: v for k, v in environ.items() if k not in LEGACY_ENV}
+    return {**environ, "CCP_CONFIG": str(NO_CONFIG)}
 
 
 @dataclass(frozen=True)
