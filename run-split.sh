@@ -27,8 +27,8 @@ try:
 except ConfigError as exc:
     sys.exit(f"run-split: error: configuration: {exc}")
 print(c["host"], c["port"], c["core_port"], c["data_port"], c["service_host"])
-print(c.data_dir)
-print(c.db_path)
+print(c.data_dir.absolute())
+print(c.db_path.absolute())
 print(int(c["proxy.shutdown_grace"]))
 '
 
@@ -403,6 +403,15 @@ cmd_status() {
 	return "$overall"
 }
 
+# Paths the user gives (DATA_DIR, CCP_CONFIG) are relative to where they ran the script; the
+# defaults (./data, ./ccp.toml, a relative data_dir in ccp.toml) to the repository, so every
+# command finds the same stack whatever directory it is run from.
+enter_root() {
+	if [[ -n ${DATA_DIR:-} && $DATA_DIR != /* ]]; then DATA_DIR=$PWD/$DATA_DIR; fi
+	if [[ -n ${CCP_CONFIG:-} && $CCP_CONFIG != /* ]]; then CCP_CONFIG=$PWD/$CCP_CONFIG; fi
+	cd "$ROOT" || die "cannot enter $ROOT"
+}
+
 main() {
 	local cmd=${1:-start}
 	case $cmd in
@@ -416,6 +425,7 @@ main() {
 		exit 2
 		;;
 	esac
+	enter_root
 	ensure_venv
 	resolve_config
 	case $cmd in

@@ -31,6 +31,7 @@ from ccp_shared.migrate import upgrade
 from ccp_shared.store import connect
 
 PAGE = 50
+PREFIX_QUERY = COMMON_WORD[:4] + "*"  # a prefix of the common word: FTS5 merges every term
 NO_UPSTREAM = "http://127.0.0.1:9"  # the data side sends no model traffic
 
 
@@ -152,7 +153,8 @@ def time_apis(client: httpx.Client, plan: DataPlan, filled: FillResult) -> dict[
         times, _ = timed(call, plan.samples)
         figures[f"data.api.{name}_p50_ms"] = percentile(times, 50)
         figures[f"data.api.{name}_p95_ms"] = percentile(times, 95)
-    for label, word in (("rare", RARE_WORD), ("common", COMMON_WORD)):
+    searches = (("rare", RARE_WORD), ("common", COMMON_WORD), ("prefix", PREFIX_QUERY))
+    for label, word in searches:
         times, response = timed(_search(client, word), plan.samples)
         figures[f"data.search_{label}_p50_ms"] = percentile(times, 50)
         figures[f"data.search_{label}_p95_ms"] = percentile(times, 95)

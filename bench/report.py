@@ -57,6 +57,7 @@ TARGETS: dict[str, Target] = {
     "data.indexer_real_rps": Target(2000, False),
     "data.search_rare_p95_ms": Target(100, True),
     "data.search_common_p95_ms": Target(100, True),
+    "data.search_prefix_p95_ms": Target(100, True),
     "data.rollup_tick_p95_ms": Target(100, True),
 }
 # Every /api/* figure shares one target.

@@ -50,7 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy.idle_timeout", "duration", 600.0, "Upstream read idle timeout (streams)."),
     Setting("proxy.shutdown_grace", "duration", 30.0, "How long in-flight streams may drain."),
     Setting("recorder.queue_size", "int", 10000, "Records held in memory before spooling."),
-    Setting("recorder.queue_bytes", "int", 16 * 1024 * 1024, "Body bytes held before spooling."),
+    Setting("recorder.queue_bytes", "int", 8 * 1024 * 1024, "Body bytes held before spooling."),
     Setting("recorder.flush_interval", "duration", 0.05, "Longest wait before a batch commits."),
     Setting("recorder.batch_size", "int", 200, "Most records written in one transaction."),
     Setting("security.hash_key", "str", "", "Key for credential hashes (default: a file)."),

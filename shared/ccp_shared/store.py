@@ -49,8 +49,7 @@ def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int) -> str
     """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING`` for ``rows`` rows."""
     values = ", ".join([f"({', '.join('?' * len(columns))})"] * rows)
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} "
-        f"ON CONFLICT ({key}) DO NOTHING"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT ({key}) DO NOTHING"
     )
 
 

@@ -72,19 +72,16 @@ def test_health_and_its_alias(data_service: Service, data_dir: Path) -> None:
     assert health["indexer"]["status"] == "running"
 
 
-def test_a_written_request_is_in_the_stats_within_two_seconds(
-    data_service: Service, data_dir: Path
-) -> None:
+def test_a_written_request_reaches_the_stats(data_service: Service, data_dir: Path) -> None:
     base = data_service.health_url.rsplit("/", 1)[0]
     write(data_dir / "ccp.db", [usage_record(time.time(), output_tokens=4321)])
-    written = time.monotonic()
 
     def rolled_up() -> bool:
         totals = httpx.get(f"{base}/api/stats").json()["totals"]
         return bool(totals["output_tokens"] == 4321)
 
-    wait_until(rolled_up, 2.0, "the request in /api/stats")
-    assert time.monotonic() - written < 2.0
+    # Eventual behaviour only: the 2 s target is measured by test_data_freshness.py.
+    wait_until(rolled_up, 10.0, "the request in /api/stats")
 
 
 def test_sigterm_stops_it_cleanly(data_service: Service) -> None:

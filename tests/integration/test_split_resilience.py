@@ -101,6 +101,22 @@ def test_probes_are_answered_with_both_services_stopped(stack: Stack, client: ht
     assert client.post("/api/event_logging/batch", json={"events": []}).status_code == 204
 
 
+def test_an_unreachable_service_is_a_json_error_whatever_the_path(
+    stack: Stack, client: httpx.Client
+) -> None:
+    stack.data.stop()
+
+    # Caddy holds the request for its lb_try_duration (10 s) before giving up with a 502.
+    reply = client.get("/api/requests/a%22b%5Cc", timeout=60)
+
+    assert reply.status_code == 502
+    assert reply.headers["content-type"].startswith("application/json")
+    body = reply.json()  # a quote or backslash of the path must not break the JSON
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "api_error"
+    assert "not reachable" in body["error"]["message"]
+
+
 def test_a_hundred_requests_while_the_indexer_works_lock_nothing(
     stack: Stack, client: httpx.Client
 ) -> None:

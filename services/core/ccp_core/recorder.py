@@ -67,7 +67,7 @@ class Recorder:
         hash_key: bytes,
         *,
         queue_size: int = 10000,
-        queue_bytes: int = 16 * 1024 * 1024,
+        queue_bytes: int = 8 * 1024 * 1024,
         batch_size: int = 200,
         flush_interval: float = 0.05,
     ) -> None:
@@ -167,7 +167,10 @@ class Recorder:
                 batch = self._take(self._queue)
                 self._taken_bytes += sum(body_size(record) for record in batch)
                 self._write(batch, spill=False)
-            self._guard("maintenance", self._sink.tick)
+            # Replaying the spool during a burst would only make the burst's records wait (in
+            # memory) behind older ones: it waits until the writer has caught up.
+            if not self._sink.healthy or not self._backlogged():
+                self._guard("maintenance", self._sink.tick)
             if self._stopping.is_set():
                 with self._late:
                     if not self._queue and not self._overflow:
@@ -194,6 +197,9 @@ class Recorder:
 
     def _queued_bytes(self) -> int:
         return self._added_bytes - self._taken_bytes
+
+    def _backlogged(self) -> bool:
+        return bool(self._overflow) or self._batch_ready()
 
     def _batch_ready(self) -> bool:
         return len(self._queue) >= self._batch_size or self._queued_bytes() >= self._batch_bytes
@@ -252,6 +258,7 @@ class Recorder:
         with self._late:
             if not self._closed and self._writer_alive():
                 self._queue.append(record)
+                self._added_bytes += body_size(record)
                 self._wake.set()
                 return
             # Finished after the writer ended: write it here, synchronously (shutdown only).

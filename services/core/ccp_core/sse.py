@@ -62,6 +62,11 @@ class SSEParser:
                 events.append(event)
         return events
 
+    @property
+    def idle(self) -> bool:
+        """Between events: no unfinished line, no field of an event not yet dispatched."""
+        return not self._pending and not self._data and not self._event
+
     def close(self) -> list[SSEEvent]:
         """End of stream. Lenient: an event cut off before its blank line is still delivered."""
         pending, self._pending = bytes(self._pending), bytearray()
@@ -90,6 +95,8 @@ class SSEParser:
 
 
 _FACT_EVENTS = frozenset({"message_start", "message_delta", "error"})
+# Every event carrying a fact names itself in its bytes (its ``event:`` line or its ``type``).
+_FACT_MARKERS = (b"message_start", b"message_delta", b"error")
 
 
 class StreamWatcher:
@@ -103,6 +110,10 @@ class StreamWatcher:
         self.saw_delta = False
 
     def feed(self, chunk: bytes) -> None:
+        if self.saw_delta and self._parser.idle and _whole_events_without_facts(chunk):
+            # Most of a stream: deltas we only needed to notice once. Framing them would cost
+            # more than everything else the tee does.
+            return
         for event in self._parser.feed(chunk):
             self._observe(event)
 
@@ -128,6 +139,11 @@ class StreamWatcher:
             self.summary.apply_delta(payload)
         else:
             self.summary.apply_error(payload)
+
+
+def _whole_events_without_facts(chunk: bytes) -> bool:
+    """Complete events only (a blank line ends the chunk), none of them naming a fact."""
+    return chunk.endswith(b"\n\n") and not any(marker in chunk for marker in _FACT_MARKERS)
 
 
 def _type_of(data: bytes) -> str:

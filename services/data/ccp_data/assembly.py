@@ -9,9 +9,16 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import orjson
+
+# Block fields that deltas extend. Their pieces are collected in lists and joined once when the
+# block ends: adding each delta to a growing string copies it every time (quadratic; a long
+# thinking block has tens of thousands of deltas).
+_TEXT_DELTAS = {"text_delta": "text", "thinking_delta": "thinking", "signature_delta": "signature"}
+Parts = dict[int, dict[str, list[str]]]  # block index -> field -> pieces
 
 
 def assemble(body: str | None) -> dict[str, Any] | None:
@@ -55,7 +62,7 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
 def _from_events(events: list[tuple[str, Any]]) -> dict[str, Any] | None:
     message: dict[str, Any] | None = None
     blocks: dict[int, dict[str, Any]] = {}
-    partial_json: dict[int, list[str]] = {}
+    parts: Parts = defaultdict(dict)
     for name, data in events:
         if name == "message_start" and isinstance(data.get("message"), dict):
             message = dict(data["message"])
@@ -63,9 +70,10 @@ def _from_events(events: list[tuple[str, Any]]) -> dict[str, Any] | None:
         elif name == "content_block_start" and isinstance(data.get("content_block"), dict):
             blocks[_index(data)] = dict(data["content_block"])
         elif name == "content_block_delta" and isinstance(data.get("delta"), dict):
-            _apply_delta(blocks.setdefault(_index(data), {}), data["delta"], partial_json, data)
+            index = _index(data)
+            _apply_delta(blocks.setdefault(index, {}), data["delta"], parts[index])
         elif name == "content_block_stop":
-            _finish_tool_input(blocks.get(_index(data)), partial_json.pop(_index(data), None))
+            _finish_block(blocks.get(_index(data)), parts.pop(_index(data), None))
         elif name == "message_delta":
             message = _apply_message_delta(message or {"role": "assistant"}, data)
         elif name == "error":
@@ -74,8 +82,8 @@ def _from_events(events: list[tuple[str, Any]]) -> dict[str, Any] | None:
     if message is None and not blocks:
         return None
     message = message or {"role": "assistant"}
-    for index, chunks in partial_json.items():  # stream cut before content_block_stop
-        _finish_tool_input(blocks.get(index), chunks)
+    for index, pieces in parts.items():  # stream cut before content_block_stop
+        _finish_block(blocks.get(index), pieces)
     message["content"] = [blocks[i] for i in sorted(blocks)]
     return message
 
@@ -86,28 +94,32 @@ def _index(data: dict[str, Any]) -> int:
 
 
 def _apply_delta(
-    block: dict[str, Any],
-    delta: dict[str, Any],
-    partial_json: dict[int, list[str]],
-    data: dict[str, Any],
+    block: dict[str, Any], delta: dict[str, Any], pieces: dict[str, list[str]]
 ) -> None:
     kind = delta.get("type")
-    if kind == "text_delta":
-        block["text"] = block.get("text", "") + str(delta.get("text", ""))
-    elif kind == "thinking_delta":
-        block["thinking"] = block.get("thinking", "") + str(delta.get("thinking", ""))
-    elif kind == "signature_delta":
-        block["signature"] = block.get("signature", "") + str(delta.get("signature", ""))
+    if isinstance(kind, str) and kind in _TEXT_DELTAS:
+        key = _TEXT_DELTAS[kind]
+        if key not in pieces:
+            start = block.get(key)  # the start event's own value, usually ""
+            pieces[key] = [start] if isinstance(start, str) else []
+        pieces[key].append(str(delta.get(key, "")))
     elif kind == "input_json_delta":
-        partial_json.setdefault(_index(data), []).append(str(delta.get("partial_json", "")))
+        pieces.setdefault("partial_json", []).append(str(delta.get("partial_json", "")))
     elif kind == "citations_delta" and "citation" in delta:
         block.setdefault("citations", []).append(delta["citation"])
 
 
-def _finish_tool_input(block: dict[str, Any] | None, chunks: list[str] | None) -> None:
-    if block is None or chunks is None:
+def _finish_block(block: dict[str, Any] | None, pieces: dict[str, list[str]] | None) -> None:
+    if block is None or pieces is None:
         return
-    raw = "".join(chunks)
+    chunks = pieces.pop("partial_json", None)
+    for key, texts in pieces.items():
+        block[key] = "".join(texts)
+    if chunks is not None:
+        _finish_tool_input(block, "".join(chunks))
+
+
+def _finish_tool_input(block: dict[str, Any], raw: str) -> None:
     if not raw.strip():
         return  # the start event's input ({}) stands
     try:

@@ -1,6 +1,8 @@
-"""``ccp``: operations on the database (``ccp db upgrade|status|check|import|export``).
+"""``ccp``: operations on the database (``ccp db upgrade|status|check|import|export|
+rebuild-rollups``).
 
-Thin: parse arguments, load the configuration, call ``ccp_shared.migrate`` or ``dbops``, print.
+Thin: parse arguments, load the configuration, call ``ccp_shared.migrate``, ``dbops`` or
+``rollups``, print.
 Exit codes: 0 done, 1 the check failed or some input was bad, 2 configuration or schema error.
 """
 
@@ -10,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ccp_data import dbops
+from ccp_data import dbops, rollups
+from ccp_data.pricing import load_price_table
 from ccp_shared import migrate
 from ccp_shared.config import Config, ConfigError, load_config
 from ccp_shared.store import SCHEMA_HEAD, SchemaError, check_schema, connect
@@ -22,7 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="DATA_DIR (default ./data)")
     parser.add_argument("--db-path", help="SQLite database file (default $DATA_DIR/ccp.db)")
     commands = parser.add_subparsers(dest="command", required=True)
-    db = commands.add_parser("db", help="database: upgrade, status, check, import, export")
+    db = commands.add_parser(
+        "db", help="database: upgrade, status, check, import, export, rebuild-rollups"
+    )
     actions = db.add_subparsers(dest="action", required=True)
     actions.add_parser("upgrade", help="create the database or migrate it to the current schema")
     actions.add_parser("status", help="the database's schema revision and the code's")
@@ -32,6 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     exporter = actions.add_parser("export", help="requests (without bodies) as CSV")
     exporter.add_argument("--csv", action="store_true", required=True, help="CSV format")
     exporter.add_argument("--out", type=Path, help="write to FILE instead of stdout")
+    actions.add_parser(
+        "rebuild-rollups",
+        help="recompute the stats rollups from the requests (after a price change)",
+    )
     return parser.parse_args(argv)
 
 
@@ -107,6 +116,21 @@ def export_csv(config: Config, out: Path | None) -> int:
     return 0
 
 
+def rebuild_rollups(config: Config) -> int:
+    check_schema(config.db_path)
+    conn = connect(config.db_path, busy_timeout=float(config["storage.busy_timeout"]))
+    try:
+        count = rollups.rebuild(
+            conn,
+            load_price_table(config.pricing),
+            retention_days=int(config["rollup.retention_days"]),
+        )
+    finally:
+        conn.close()
+    print(f"rebuilt the rollups with the current prices ({count} requests rolled up)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     flags = {"data_dir": args.data_dir, "storage.db_path": args.db_path}
@@ -120,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             return check(config)
         if args.action == "import":
             return import_jsonl(config, args.jsonl)
+        if args.action == "rebuild-rollups":
+            return rebuild_rollups(config)
         return export_csv(config, args.out)
     except (ConfigError, SchemaError) as exc:
         print(f"ccp: {exc}", file=sys.stderr)

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 from ccp_shared.records import REQUEST_COLUMNS, RequestRecord
-from ccp_shared.store import write_batch
+from ccp_shared.store import insert_records
 
+# A transaction holds the write lock proxy-core needs for its own records (it spools while it
+# waits), so it is bounded by size as well as count: Claude Code records are ~300 KB each.
 IMPORT_BATCH = 500
+IMPORT_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -29,8 +32,11 @@ class ImportReport:
         return self.read - self.inserted
 
 
-def read_records(paths: Iterable[Path], report: ImportReport) -> Iterator[RequestRecord]:
-    """Records from JSONL files; a bad line is noted in ``report`` and skipped, not fatal."""
+def read_records(
+    paths: Iterable[Path], report: ImportReport
+) -> Iterator[tuple[RequestRecord, int]]:
+    """Records from JSONL files with their size in bytes; a bad line is noted in ``report`` and
+    skipped, not fatal."""
     for path in paths:
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
@@ -42,38 +48,66 @@ def read_records(paths: Iterable[Path], report: ImportReport) -> Iterator[Reques
                     report.problems.append(f"{path}:{number}: {exc}")
                     continue
                 report.read += 1
-                yield record
+                yield record, len(line)
 
 
-def _count(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
-
-
-def import_jsonl(conn: sqlite3.Connection, paths: Iterable[Path]) -> ImportReport:
+def import_jsonl(
+    conn: sqlite3.Connection,
+    paths: Iterable[Path],
+    *,
+    batch_size: int = IMPORT_BATCH,
+    batch_bytes: int = IMPORT_BATCH_BYTES,
+) -> ImportReport:
     """Load lite-mode or spool records; idempotent (records already present are skipped)."""
     report = ImportReport()
-    before = _count(conn)
     batch: list[RequestRecord] = []
-    for record in read_records(paths, report):
+    size = 0
+    for record, record_size in read_records(paths, report):
         batch.append(record)
-        if len(batch) >= IMPORT_BATCH:
+        size += record_size
+        if len(batch) >= batch_size or size >= batch_bytes:
             _write(conn, batch, report)
-            batch = []
+            batch, size = [], 0
     _write(conn, batch, report)
-    report.inserted = _count(conn) - before
     return report
 
 
 def _write(conn: sqlite3.Connection, batch: list[RequestRecord], report: ImportReport) -> None:
     try:
-        write_batch(conn, batch)
+        report.inserted += _insert_new(conn, batch)
     except sqlite3.IntegrityError:
         # One bad record (e.g. a null required field) must not sink its whole batch.
         for record in batch:
             try:
-                write_batch(conn, [record])
+                report.inserted += _insert_new(conn, [record])
             except sqlite3.IntegrityError as exc:
                 report.problems.append(f"record {record.id}: {exc}")
+
+
+def _insert_new(conn: sqlite3.Connection, batch: list[RequestRecord]) -> int:
+    """Insert ``batch`` in one transaction; how many of its records were not there before.
+
+    Counted inside the write transaction, so proxy-core writing at the same time changes
+    nothing (a count of the table before and after would include its records).
+    """
+    if not batch:
+        return 0
+    ids = list(dict.fromkeys(record.id for record in batch))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        present = sum(_present(conn, ids[start : start + 500]) for start in range(0, len(ids), 500))
+        insert_records(conn, batch)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return len(ids) - present
+
+
+def _present(conn: sqlite3.Connection, ids: list[str]) -> int:
+    marks = ", ".join("?" * len(ids))
+    sql = f"SELECT count(*) FROM requests WHERE id IN ({marks})"
+    return int(conn.execute(sql, ids).fetchone()[0])
 
 
 def export_csv(conn: sqlite3.Connection, out: TextIO) -> int:

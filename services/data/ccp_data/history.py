@@ -6,8 +6,9 @@ resend are equal to the previous turn's, except the few at the end (the new turn
 ``cache_control`` marker moved off). ``Histories.messages`` compares the new items with the last
 turn's, in C (``==`` on the parsed JSON), and reuses the already-built messages of the equal
 prefix: a message is a pure function of its item and the chain before it, so the result is the
-same as building every message again. The cache is only a guess of where to look; a wrong guess
-costs a rebuild, never a wrong hash.
+same as building every message again. (Python's ``==`` also equates ``1``, ``1.0`` and ``true``,
+which serialise differently; a client resending its own history does not change such types.)
+The cache is only a guess of where to look; a wrong guess costs a rebuild, never a wrong hash.
 """
 
 from __future__ import annotations

@@ -21,23 +21,37 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
+def _path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema or {"type": "string"},
     }
 
 
-_TIME = "ISO-8601, unix seconds, or a span ago such as 24h"
-SINCE = _query("since", f"Start of the range: {_TIME}.")
-UNTIL = _query("until", f"End of the range (default now): {_TIME}.")
+# Patterns describe the accepted syntax, so schemathesis generates values the parsers take
+# (huge spans, numbers and ids) instead of only text they refuse at once. They are
+# documentation, not validation: the parsers check ranges themselves.
+_TIME = "ISO-8601, unix seconds (or ms), now, or a span ago such as 24h; 1970 to 9999"
+_TIME_SCHEMA = {
+    "type": "string",
+    "pattern": (
+        r"^(now|[0-9]+(\.[0-9]+)?[smhdw]?"
+        r"|[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
+        r"(Z|[+-][0-9]{2}:[0-9]{2})?)$"
+    ),
+}
+_CURSOR_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"}
+SINCE = _query("since", f"Start of the range: {_TIME}.", _TIME_SCHEMA)
+UNTIL = _query("until", f"End of the range (default now): {_TIME}.", _TIME_SCHEMA)
 MODEL = _query("model", "Only this model.")
 PROVIDER = _query("provider", "Only this provider.")
 SESSION = _query("session", "Only this Claude Code session id.")
-CURSOR = _query("cursor", "The next_cursor of the previous page.")
+CURSOR = _query(
+    "cursor", "The next_cursor of the previous page (opaque URL-safe base64).", _CURSOR_SCHEMA
+)
 GRANULARITY = _query("granularity", "Window size.", {"type": "string", "enum": ["hour", "day"]})
 
 
@@ -107,7 +121,14 @@ PATHS: dict[str, Any] = {
     ),
     "/api/requests/summary": _get(
         "Counts by status, class and model for the same filters.",
-        [MODEL, _query("status", "Request status."), SESSION, _query("class", "Class."), SINCE],
+        [
+            MODEL,
+            _query("status", "Request status."),
+            SESSION,
+            _query("class", "Class."),
+            SINCE,
+            UNTIL,
+        ],
     ),
     "/api/requests/{request_id}": _with_404(
         _get(
@@ -134,7 +155,13 @@ PATHS: dict[str, Any] = {
     "/api/conversations/{conversation_id}": _with_404(
         _get(
             "One conversation: messages in order, turns with responses.",
-            [_path("conversation_id", "A conversation id from /api/conversations.")],
+            [
+                _path(
+                    "conversation_id",
+                    "A conversation id from /api/conversations.",
+                    {"type": "string", "pattern": "^[0-9]+$"},
+                )
+            ],
         )
     ),
     "/v1/usage": _get("Totals and per-model usage over since/until.", [SINCE, UNTIL]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Sequence
 
 import orjson
@@ -20,6 +21,8 @@ KeyTypes = tuple[type, ...]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# SQLite binds integers as signed 64-bit; a larger one is an OverflowError, not a 400.
+_INT_LIMIT = 2**63 - 1
 
 
 def encode_cursor(key: Sequence[Key]) -> str:
@@ -47,6 +50,10 @@ def decode_cursor(token: str | None, types: KeyTypes) -> tuple[Key, ...] | None:
 
 
 def _fits(value: object, kind: type) -> bool:
+    if isinstance(value, int) and not -_INT_LIMIT <= value <= _INT_LIMIT:
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
     if kind is float:
         return isinstance(value, int | float)
     return isinstance(value, kind)

@@ -5,7 +5,8 @@ sketches, merge them, compute percentiles) costs tens of milliseconds per call. 
 already holds the windows it touched, so it also stores each touched window's all-model total as
 the JSON point the series returns, and the API splices the stored points into its answer. The
 ``rollups`` rows stay the source of truth: a point is a pure function of them (``point``), and
-``rollups.rebuild`` recomputes both.
+``rollups.rebuild`` (``ccp db rebuild-rollups``) recomputes both — which is also what a change
+to the shape of ``Window.summary`` needs, since stored points keep the shape they were built with.
 """
 
 from __future__ import annotations

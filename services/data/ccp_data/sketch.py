@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -82,18 +82,23 @@ class Sketch:
         self.counts[start:stop] = map(operator.add, self.counts[start:stop], other.counts)
 
     def quantiles(self, qs: Iterable[float]) -> list[float | None]:
-        """The values at quantiles ``qs`` (0..1), each within 1 % relative error."""
+        """The values at quantiles ``qs`` (0..1), each within 1 % relative error.
+
+        Nearest rank: the smallest value with at least ``ceil(q * n)`` values at or below it,
+        so the p99 of 10 samples is the largest, not the 9th (a small window's tail shows).
+        """
         total = self.count
         if total == 0:
             return [None for _ in qs]
+        # cumulative[i]: values in the zeros and the buckets before counts[i].
         cumulative = list(accumulate(self.counts, initial=self.zeros))
         answers: list[float | None] = []
         for q in qs:
-            rank = q * (total - 1)
-            if rank < self.zeros:
+            rank = nearest_rank(q, total)
+            if rank <= self.zeros:
                 answers.append(0.0)
                 continue
-            position = min(bisect_right(cumulative, rank), len(cumulative) - 1)
+            position = bisect_left(cumulative, rank)
             answers.append(_bucket_value(self.offset + position - 1))
         return answers
 
@@ -118,6 +123,12 @@ class Sketch:
             if value is not None:
                 sketch.add(value)
         return sketch
+
+
+def nearest_rank(q: float, n: int) -> int:
+    """The 1-based rank of quantile ``q`` among ``n`` values: ``ceil(q * n)``, at least 1."""
+    # Rounded first: 0.9 * 10 is 9.000000000000002 in floating point, whose ceiling is 10.
+    return min(n, max(1, math.ceil(round(q * n, 9))))
 
 
 def merged(sketches: Iterable[Sketch]) -> Sketch:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from ccp_data.errors import BadRequest
 
-_SPAN = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d|w)$")
+_SPAN = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d|w)$")
 _SPAN_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 # Unix times beyond this are taken to be milliseconds (JavaScript's Date.now()).
 _MS_THRESHOLD = 1e11
@@ -20,7 +20,18 @@ _MAX_SECONDS = 253402300799.0  # 9999-12-31T23:59:59Z
 
 
 def parse_time(raw: str, *, name: str, now: float) -> float:
-    """Unix seconds for ``raw``: ``1767225600``, ``2026-01-01T10:00:00Z``, ``6h`` (ago)."""
+    """Unix seconds for ``raw``: ``1767225600``, ``2026-01-01T10:00:00Z``, ``6h`` (ago).
+
+    Every form must land in 1970-01-01 .. 9999-12-31: a huge span or number would otherwise
+    become inf (and NaN in arithmetic on it) deep inside a query.
+    """
+    value = _parse(raw, name=name, now=now)
+    if not (math.isfinite(value) and 0.0 <= value <= _MAX_SECONDS):
+        raise BadRequest(f"{name}: {raw!r} is out of range (1970-01-01 to 9999-12-31)")
+    return value
+
+
+def _parse(raw: str, *, name: str, now: float) -> float:
     text = raw.strip()
     if not text:
         raise BadRequest(f"{name}: empty; give ISO-8601, unix seconds, or a span such as 24h")
@@ -35,11 +46,7 @@ def parse_time(raw: str, *, name: str, now: float) -> float:
         return _parse_iso(text, name)
     if not math.isfinite(number) or number < 0:
         raise BadRequest(f"{name}: {raw!r} is not a time")
-    if number > _MS_THRESHOLD:
-        number /= 1000.0
-    if number > _MAX_SECONDS:
-        raise BadRequest(f"{name}: {raw!r} is out of range")
-    return number
+    return number / 1000.0 if number > _MS_THRESHOLD else number
 
 
 def _parse_iso(text: str, name: str) -> float:

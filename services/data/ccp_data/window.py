@@ -19,6 +19,12 @@ from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_OK
 
 WindowKey = tuple[int, str, str]  # (window_start, model, provider); "" for an unknown one
 _NANOS = 1_000_000_000
+# How the API names a model or provider the request never had (a request refused before routing).
+UNKNOWN = "unknown"
+
+
+def key_label(name: str | None) -> str:
+    return name or UNKNOWN
 
 
 def _int(value: Any) -> int:
@@ -135,10 +141,21 @@ class Window:
             duration=Sketch.from_json(row["duration_sketch"]) if sketches else Sketch(),
         )
 
+    @property
+    def cost_usd(self) -> float | None:
+        """The known part of the cost; None when nothing that used tokens had a known price.
+
+        Requests without tokens cost a known 0 whatever their model, so they cannot tell a
+        priced model from an unpriced one: with unknown costs, a total of exactly 0 means no
+        priced request used tokens (a free model's tokens are the rare exception).
+        """
+        if self.cost_unknown > 0 and self.cost_nanos == 0:
+            return None
+        return self.cost_nanos / _NANOS
+
     def summary(self, *, with_percentiles: bool = True) -> dict[str, Any]:
         """The API shape: totals, null-aware cost, cache hit rate, percentiles, tokens/s."""
         prompt = self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
-        known = self.requests - self.cost_unknown
         body: dict[str, Any] = {
             "requests": self.requests,
             "errors": self.errors,
@@ -148,8 +165,7 @@ class Window:
             "cache_read_input_tokens": self.cache_read_tokens,
             "cache_creation_input_tokens": self.cache_write_tokens,
             "cache_creation_1h_input_tokens": self.cache_write_1h_tokens,
-            # Null when no request has a known price; partial (cost_known false) when some lack one.
-            "cost_usd": self.cost_nanos / _NANOS if known > 0 or self.requests == 0 else None,
+            "cost_usd": self.cost_usd,
             "cost_known": self.cost_unknown == 0,
             "cost_unknown_requests": self.cost_unknown,
             "cache_hit_rate": self.cache_read_tokens / prompt if prompt else None,

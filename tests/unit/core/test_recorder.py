@@ -25,14 +25,9 @@ HASH_KEY = b"h" * 32
 
 def record(n: int, **fields: Any) -> RequestRecord:
     fields.setdefault("request_headers", {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"})
-    return RequestRecord(
-        id=f"req-{n:05d}",
-        ts_start=1_764_547_200.0 + n,
-        status="ok",
-        request_body=b'{"model": "claude-sonnet-4-5"}',
-        response_body=b'{"type": "message"}',
-        **fields,
-    )
+    fields.setdefault("request_body", b'{"model": "claude-sonnet-4-5"}')
+    fields.setdefault("response_body", b'{"type": "message"}')
+    return RequestRecord(id=f"req-{n:05d}", ts_start=1_764_547_200.0 + n, status="ok", **fields)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
@@ -79,6 +74,7 @@ def make_recorder(data_dir: Path) -> Iterator[Callable[..., tuple[Recorder, Trac
     def make(
         *,
         queue_size: int = 10_000,
+        queue_bytes: int = 16 * 1024 * 1024,
         batch_size: int = 200,
         flush_interval: float = 0.01,
         busy_timeout: float = 0.1,
@@ -94,6 +90,7 @@ def make_recorder(data_dir: Path) -> Iterator[Callable[..., tuple[Recorder, Trac
             sink,
             HASH_KEY,
             queue_size=queue_size,
+            queue_bytes=queue_bytes,
             batch_size=batch_size,
             flush_interval=flush_interval,
         )
@@ -200,6 +197,37 @@ def test_a_full_queue_overflows_to_the_spool_and_nothing_is_lost(
     assert recorder.stats()["dropped"] == 0
 
 
+def test_the_queue_is_bounded_by_body_bytes_too(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    recorder, sink = make_recorder(queue_bytes=800_000)
+    big = b"x" * 100_000
+    for n in range(10):
+        recorder.submit(record(n, request_body=big))
+    # Eight 100 KB bodies fill the 800 KB budget; the rest goes to the spool, not to memory.
+    assert recorder.stats()["overflowed"] == 2
+    assert recorder.stats()["queue_bytes"] == 8 * (100_000 + len(b'{"type": "message"}'))
+    recorder.start()
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 10, "all 10 records are in")
+    assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(10)]
+    # A transaction carries about a quarter of the budget (200 KB): two of these records.
+    assert sink.batches == [2, 2, 2, 2]
+    assert recorder.stats()["queue_bytes"] == 0
+    assert recorder.stats()["dropped"] == 0
+
+
+def test_many_rows_go_in_one_statement(make_recorder: Callable[..., Any], data_dir: Path) -> None:
+    recorder, sink = make_recorder()
+    for n in range(37):
+        recorder.submit(record(n))
+    recorder.start()
+    wait_until(lambda: recorder.stats()["written"] == 37, "37 records are written")
+    inserts = [s for s in sink.statements if s.startswith("INSERT INTO requests ")]
+    # 16 + 16 + 4 + 1 rows: few statements, and few statement shapes for SQLite to keep.
+    assert [s.count("), (") + 1 for s in inserts] == [16, 16, 4, 1]
+    assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(37)]
+
+
 def test_stop_drains_the_queue_and_later_records_are_still_written(
     make_recorder: Callable[..., Any], data_dir: Path
 ) -> None:
@@ -303,6 +331,24 @@ def test_spool_files_left_by_a_killed_process_are_replayed_at_start(
     recorder.start()
     wait_until(lambda: not leftover.exists(), "the leftover file is replayed")
     assert ids_in(data_dir / "ccp.db") == ["req-00000", "req-00001", "req-00002"]
+
+
+def test_the_spool_is_replayed_after_a_backlog_not_during_it(
+    make_recorder: Callable[..., Any], data_dir: Path
+) -> None:
+    spool_dir = data_dir / "spool"
+    spool_dir.mkdir()
+    leftover = spool_dir / "1764547200000-4242-000001.jsonl"
+    leftover.write_bytes(b"".join(encode_line(record(n)) for n in range(900, 903)))
+    recorder, _ = make_recorder(batch_size=10)
+    for n in range(50):
+        recorder.submit(record(n))
+    recorder.start()
+    wait_until(lambda: not leftover.exists(), "the leftover file is replayed")
+    with sqlite3.connect(f"file:{data_dir / 'ccp.db'}?mode=ro", uri=True) as conn:
+        in_order = [row[0] for row in conn.execute("SELECT id FROM requests ORDER BY seq")]
+    # Five batches first (the live records), then the old spooled ones.
+    assert in_order == [f"req-{n:05d}" for n in [*range(50), *range(900, 903)]]
 
 
 # -- replay, driven synchronously through the sink ---------------------------------------------

@@ -70,6 +70,14 @@ def test_append_names_files_and_counts_pending(tmp_path: Path) -> None:
     assert len(spool.files()) == 2
 
 
+def test_a_full_file_is_closed_so_replay_steps_stay_small(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_file_bytes=1)
+    spool.append([record(1), record(2)])
+    spool.append([record(3)])
+    assert len(spool.files()) == 2  # both closed: ready for replay
+    assert spool.pending == 3
+
+
 def test_a_new_spool_counts_what_a_previous_process_left(tmp_path: Path) -> None:
     directory = tmp_path / "spool"
     directory.mkdir()

@@ -180,6 +180,21 @@ def test_watcher_is_indifferent_to_chunk_size(size: int) -> None:
     assert watch(chunks).summary == watch([STREAM]).summary
 
 
+def test_chunks_of_whole_events_give_the_same_facts() -> None:
+    # How providers send: one event per chunk. Delta-only chunks after the first are not framed.
+    frames = [part + b"\n\n" for part in STREAM.split(b"\n\n") if part]
+    assert len(frames) > 5
+    assert watch(frames).summary == watch([STREAM]).summary
+    assert watch([b"".join(frames[:3]), *frames[3:]]).summary == watch([STREAM]).summary
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=30))
+def test_watcher_is_indifferent_to_where_chunks_end(cuts: list[int]) -> None:
+    edges = [0, *sorted(cuts), len(STREAM)]
+    chunks = [STREAM[a:b] for a, b in itertools.pairwise(edges)]
+    assert watch(chunks).summary == watch([STREAM]).summary
+
+
 def test_first_content_delta_is_noticed_only_when_it_arrives() -> None:
     watcher = StreamWatcher()
     head, tail = STREAM.split(b"event: content_block_delta", 1)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from ccp_data.app import create_app
+from ccp_data.pagination import encode_cursor
 from ccp_shared.config import load_config
 from ccp_shared.store import connect, write_batch
 from tests.support.recorded import load_capture, record, streamed_reply
@@ -191,10 +192,30 @@ def test_search_finds_tool_input_and_results(client: TestClient) -> None:
     assert {"tool_use", "tool_result"} <= kinds
 
 
+def test_snippets_are_escaped_html_with_marks(data_dir: Path) -> None:
+    text = 'see <script>alert("pwned")</script> & the <b>deployment</b> log'
+    body = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": text}]}
+    conn = connect(data_dir / "ccp.db")
+    write_batch(conn, [record(body, ts=T0, session_id=SESSION)])
+    conn.close()
+    config = load_config(flags={"data_dir": str(data_dir)}, environ={})
+    with TestClient(create_app(config, background=False)) as test_client:
+        test_client.app.state.indexer.run_once()  # type: ignore[attr-defined]
+        [result] = test_client.get("/api/conversations/search?q=deployment").json()["results"]
+    assert result["snippet"] == (
+        "see &lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt; &amp; "
+        "the &lt;b&gt;<mark>deployment</mark>&lt;/b&gt; log"
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "status"),
     [
         ("/api/conversations/abc", 400),
+        ("/api/conversations/%C2%B2", 400),  # "²": isdigit() but not int()
+        ("/api/conversations?cursor=" + encode_cursor([1.0, 2**63 + 5]), 400),
+        ("/api/conversations/1?cursor=" + encode_cursor([2**63 + 5]), 400),
+        ("/api/conversations/1?cursor=" + encode_cursor([-(2**63)]), 400),
         ("/api/conversations/-1", 400),
         ("/api/conversations/99999", 404),
         ("/api/conversations/1?cursor=zz", 400),

@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ccp_data.app import create_app
+from ccp_data.pagination import encode_cursor
 from ccp_shared.config import load_config
 from ccp_shared.records import STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect, write_batch
@@ -162,6 +163,8 @@ def test_detail_of_unreadable_bodies_shows_them_raw(client: TestClient) -> None:
         ("/api/requests?limit=ten", 400),
         ("/api/requests?cursor=garbage!", 400),
         ("/api/requests?cursor=WzFd", 400),
+        ("/api/requests?cursor=" + encode_cursor([1.0, 2**63 + 5]), 400),  # beyond SQLite's int
+        ("/api/requests?since=" + "9" * 400 + "w", 400),  # a span of inf seconds
         ("/api/requests?since=yesterday-ish", 400),
         ("/api/requests?until=-5", 400),
         ("/api/requests?class=bogus", 400),

@@ -90,6 +90,9 @@ def test_models_are_ranked_and_marked_priced(client: TestClient) -> None:
         "/api/stats/hourly?granularity=minute",
         "/api/stats/hourly?since=0",  # half a million hours
         "/api/stats/models?until=not-a-date",
+        "/api/stats?since=" + "9" * 400 + "w",  # inf seconds ago
+        "/api/stats/models?since=" + "9" * 400 + "w",
+        "/api/stats?since=99999999999w",  # before 1970
     ],
 )
 def test_bad_parameters_are_400_in_the_envelope(client: TestClient, query: str) -> None:

@@ -37,6 +37,46 @@ def test_usage_totals_and_models(client: TestClient) -> None:
     assert isinstance(body["ts"], float)
 
 
+def test_requests_without_a_model_are_under_unknown(data_dir: Path) -> None:
+    now = time.time()
+    refused = usage_record(
+        now - 60,
+        model=None,
+        provider=None,
+        status="proxy_error",
+        http_status=400,
+        input_tokens=0,
+        output_tokens=0,
+    )
+    unpriced = [
+        usage_record(now - 50, model="glm-4.6", provider="zai"),
+        usage_record(
+            now - 40,
+            model="glm-4.6",
+            provider="zai",
+            status="upstream_error",
+            input_tokens=0,
+            output_tokens=0,
+        ),
+    ]
+    write(data_dir / "ccp.db", [refused, *unpriced])
+    roll_up(data_dir / "ccp.db")
+    with data_client(data_dir) as client:
+        usage = client.get("/v1/usage").json()
+        samples = client.get("/v1/usage/samples").json()
+        rollups = client.get("/v1/usage/rollups").json()
+        stats = client.get("/api/stats").json()
+        models = client.get("/api/stats/models").json()
+    assert set(usage["models"]) == set(samples["models"]) == set(rollups["models"])
+    assert set(usage["models"]) == {"unknown", "glm-4.6"}
+    assert set(stats["providers"]) == {"unknown", "zai"}
+    assert {m["model"] for m in models["models"]} == {"unknown", "glm-4.6"}
+    glm = next(m for m in models["models"] if m["model"] == "glm-4.6")
+    for entry in (usage["models"]["glm-4.6"], glm, stats["providers"]["zai"]):
+        assert (entry["cost_usd"], entry["cost_known"]) == (None, False)
+    assert usage["models"]["unknown"]["cost_usd"] == 0.0  # nothing used tokens: known to be 0
+
+
 def test_samples_are_grouped_by_model_oldest_first(client: TestClient) -> None:
     body = client.get("/v1/usage/samples?since=1h").json()
     sonnet = body["models"]["claude-sonnet-4-5"]
@@ -73,6 +113,8 @@ def test_rollups_by_hour_and_day(client: TestClient) -> None:
         "/v1/usage/samples?limit=10001",
         "/v1/usage/samples?since=garbage",
         "/v1/usage?until=1h&since=now",
+        "/v1/usage?since=" + "9" * 400 + "w",  # inf seconds ago
+        "/v1/usage/samples?since=" + "9" * 400 + "w",
     ],
 )
 def test_bad_parameters_are_400(client: TestClient, query: str) -> None:

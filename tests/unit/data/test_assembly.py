@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from ccp_data.assembly import assemble, sse_events
@@ -73,3 +75,46 @@ def test_unreadable_bodies_give_none() -> None:
 def test_events_with_bad_data_are_skipped() -> None:
     text = 'event: ping\ndata: {"type": "ping"}\n\nevent: x\ndata: {nope\n\n: comment\n\n'
     assert sse_events(text) == [("ping", {"type": "ping"})]
+
+
+def test_long_streams_assemble_in_linear_time() -> None:
+    # 20,000 deltas of 100 characters: joining once takes milliseconds; adding each delta to a
+    # growing string copied ~20 GB and took seconds even on an idle machine.
+    delta = {"type": "thinking_delta", "thinking": "x" * 99 + "\n"}
+    events = [
+        ("message_start", {"message": {"role": "assistant", "content": []}}),
+        (
+            "content_block_start",
+            {"index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        ),
+        *[("content_block_delta", {"index": 0, "delta": delta})] * 20_000,
+        ("content_block_stop", {"index": 0}),
+    ]
+    body = "".join(
+        f"event: {name}\ndata: {orjson.dumps({'type': name, **data}).decode()}\n\n"
+        for name, data in events
+    )
+    started = time.perf_counter()
+    message = assemble(body)
+    elapsed = time.perf_counter() - started
+    assert message is not None
+    assert message["content"][0]["thinking"] == ("x" * 99 + "\n") * 20_000
+    assert elapsed < 2.0  # generous for a loaded CI machine; the quadratic version took > 4 s
+
+
+def test_pieces_of_several_blocks_are_joined_separately_even_when_interleaved() -> None:
+    body = "".join(
+        f"event: {name}\ndata: {orjson.dumps({'type': name, **data}).decode()}\n\n"
+        for name, data in [
+            ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": "A"}}),
+            ("content_block_start", {"index": 1, "content_block": {"type": "text", "text": None}}),
+            ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "b"}}),
+            ("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "x"}}),
+            ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "c"}}),
+            ("content_block_stop", {"index": 0}),
+            ("content_block_delta", {"index": 1, "delta": {"type": "text_delta", "text": "y"}}),
+        ]
+    )
+    message = assemble(body)
+    assert message is not None
+    assert [block["text"] for block in message["content"]] == ["Abc", "xy"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from ccp_data.cli import main
 from ccp_shared.migrate import head_revision
 from ccp_shared.store import connect
-from tests.support.usage import usage_record
+from tests.support.data_app import roll_up
+from tests.support.usage import usage_record, write
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -115,3 +117,40 @@ def test_missing_files_and_databases_are_clear(
     assert code == 2 and "nope.jsonl" in err
     code, _, err = run(capsys, "--data-dir", str(env), "db", "export", "--csv")
     assert code == 2 and "ccp db upgrade" in err
+
+
+def test_rebuild_rollups_applies_changed_prices_to_earlier_requests(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "--data-dir", str(env), "db", "upgrade")
+    now = time.time()
+    write(env / "ccp.db", [usage_record(now - 60, input_tokens=1_000_000, output_tokens=0)])
+    roll_up(env / "ccp.db")  # at the built-in price: $3 per million input tokens
+    assert rolled_up_cost(env) == pytest.approx(3.0)
+    config = tmp_path / "ccp.toml"
+    config.write_text('[pricing."claude-sonnet-4-5"]\ninput = 5.0\n')
+
+    code, out, _ = run(
+        capsys, "--config", str(config), "--data-dir", str(env), "db", "rebuild-rollups"
+    )
+
+    assert code == 0 and "1 requests" in out
+    assert rolled_up_cost(env) == pytest.approx(5.0)
+
+
+def test_rebuild_rollups_needs_a_current_schema(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--data-dir", str(env), "db", "rebuild-rollups")
+    assert code == 2 and "ccp db upgrade" in err
+
+
+def rolled_up_cost(data_dir: Path) -> float:
+    conn = connect(data_dir / "ccp.db")
+    try:
+        [(nanos,)] = conn.execute(
+            "SELECT sum(cost_nanos) FROM rollups WHERE granularity = 'hour'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return float(nanos) / 1e9

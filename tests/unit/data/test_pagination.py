@@ -18,6 +18,12 @@ def test_integers_are_accepted_where_floats_are_expected() -> None:
     assert decode_cursor(encode_cursor([10, 3]), (float, int)) == (10.0, 3)
 
 
+def test_the_largest_sqlite_integers_are_accepted() -> None:
+    extremes = encode_cursor([1.0, 2**63 - 1])
+    assert decode_cursor(extremes, (float, int)) == (1.0, 2**63 - 1)
+    assert decode_cursor(encode_cursor([1 - 2**63]), (int,)) == (1 - 2**63,)
+
+
 @pytest.mark.parametrize("token", [None, ""])
 def test_no_cursor_means_the_first_page(token: str | None) -> None:
     assert decode_cursor(token, (float, int)) is None
@@ -32,6 +38,9 @@ def test_no_cursor_means_the_first_page(token: str | None) -> None:
         encode_cursor([1.0, 2.5]),  # float where an int belongs
         encode_cursor([True, 1]),  # bools are not numbers here
         "eyJhIjoxfQ",  # valid base64 of a JSON object
+        encode_cursor([1.0, 2**63 + 5]),  # SQLite cannot bind it: OverflowError, not a page
+        encode_cursor([1.0, -(2**63)]),
+        encode_cursor([2**64 - 1, 1]),  # orjson reads it as an int: out of range too
     ],
 )
 def test_bad_cursors_are_bad_requests(token: str) -> None:

@@ -59,6 +59,36 @@ def test_request_list_walks_an_index_in_order(
 
 
 @pytest.mark.parametrize(
+    ("f", "index"),
+    [
+        (rq.RequestFilter(since=1.0), "ix_requests_ts_start (ts_start>?)"),
+        (
+            rq.RequestFilter(since=1.0, until=2.0),
+            "ix_requests_ts_start (ts_start>? AND ts_start<?)",
+        ),
+        (
+            rq.RequestFilter(model="m", since=1.0),
+            "ix_requests_model_ts_start (model=? AND ts_start>?)",
+        ),
+        (
+            rq.RequestFilter(status="ok", since=1.0),
+            "ix_requests_status_ts_start (status=? AND ts_start>?)",
+        ),
+        (
+            rq.RequestFilter(cls="main", since=1.0),
+            "ix_request_index_class_ts_start (class=? AND ts_start>?)",
+        ),
+    ],
+)
+def test_summary_searches_the_time_range(
+    conn: sqlite3.Connection, f: rq.RequestFilter, index: str
+) -> None:
+    steps = plan(conn, *rq.summary_sql(f))
+    assert any(step.startswith("SEARCH") and step.endswith(index) for step in steps), steps
+    assert_indexed(steps, sorted_by_index=False)  # the groups are few: a small sort
+
+
+@pytest.mark.parametrize(
     "f",
     [
         cq.ConversationFilter(),

@@ -18,7 +18,7 @@ from ccp_data.rollups import (
 )
 from ccp_data.sketch import Sketch
 from ccp_data.window import Window
-from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR
+from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR, RequestRecord
 from ccp_shared.store import connect
 from tests.support.usage import usage_record, write
 
@@ -231,7 +231,7 @@ def test_summary_percentiles_tokens_per_second_and_hit_rate(
     [hour] = conn.execute("SELECT * FROM rollups WHERE granularity = 'hour'").fetchall()
     summary = Window.from_row(hour).summary()
     assert summary["ttft_ms"]["p50"] == pytest.approx(500, rel=0.02)
-    assert summary["ttft_ms"]["p90"] == pytest.approx(900, rel=0.02)  # lower nearest rank
+    assert summary["ttft_ms"]["p90"] == pytest.approx(900, rel=0.02)  # nearest rank: 9th
     assert summary["output_tokens_per_second"] == pytest.approx(100.0)  # 100 tokens / 1 s each
     assert summary["cache_hit_rate"] == pytest.approx(0.8)
     assert summary["cost_known"] is True
@@ -247,6 +247,37 @@ def test_unknown_cost_is_counted_not_zeroed(
     assert summary["cost_usd"] is None
     assert summary["cost_known"] is False
     assert summary["cost_unknown_requests"] == 2
+
+
+def test_a_free_error_does_not_make_an_unpriced_model_cost_zero(
+    db: Path, conn: sqlite3.Connection, pricing: PriceTable
+) -> None:
+    refused = usage_record(
+        HOUR_A, model="glm-4.6", status=STATUS_UPSTREAM_ERROR, input_tokens=0, output_tokens=0
+    )
+    write(db, [usage_record(HOUR_A, model="glm-4.6"), refused])
+    roll(conn, pricing)
+    [hour] = conn.execute("SELECT * FROM rollups WHERE granularity = 'hour'").fetchall()
+    summary = Window.from_row(hour).summary()
+    assert summary["cost_usd"] is None
+    assert (summary["cost_known"], summary["cost_unknown_requests"]) == (False, 1)
+
+
+def test_partly_priced_windows_keep_the_known_sum(pricing: PriceTable) -> None:
+    window = Window()
+    window.add_request(_row(usage_record(HOUR_A, model="glm-4.6")), pricing)
+    window.add_request(_row(usage_record(HOUR_A, model="claude-sonnet-4-5")), pricing)
+    summary = window.summary()
+    assert summary["cost_usd"] == pytest.approx((100 * 3 + 50 * 15) / 1e6)
+    assert summary["cost_known"] is False
+
+
+def _row(record: RequestRecord) -> dict[str, object]:
+    return {
+        "cache_creation_5m_tokens": None,
+        "cache_creation_1h_tokens": None,
+        **{name: getattr(record, name) for name in record.__dataclass_fields__},
+    }
 
 
 def test_retention_deletes_old_hours_in_batches_and_keeps_days(

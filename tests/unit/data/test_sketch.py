@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccp_data.sketch import RELATIVE_ACCURACY, Sketch, merged, percentiles
+from ccp_data.sketch import RELATIVE_ACCURACY, Sketch, merged, nearest_rank, percentiles
 
 latencies = st.lists(
     st.floats(min_value=0.0, max_value=3_600_000.0, allow_nan=False, allow_infinity=False),
@@ -14,8 +15,9 @@ latencies = st.lists(
 
 
 def exact_quantile(values: list[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least ceil(q * n) values at or below it."""
     ordered = sorted(values)
-    return ordered[math.floor(q * (len(ordered) - 1))]
+    return ordered[max(1, math.ceil(q * len(ordered) - 1e-9)) - 1]
 
 
 @given(latencies, latencies)
@@ -43,6 +45,19 @@ def test_quantiles_are_within_the_relative_accuracy(values: list[float]) -> None
         expected = exact_quantile(values, q)
         assert estimate is not None
         assert abs(estimate - expected) <= RELATIVE_ACCURACY * expected * 1.0001
+
+
+def test_small_windows_report_their_tail() -> None:
+    sketch = Sketch.of([float(v) for v in range(100, 1001, 100)])  # 100 .. 1000 ms
+    got = percentiles(sketch)
+    assert got["p50"] == approx(500.0)
+    assert got["p90"] == approx(900.0)
+    assert got["p99"] == approx(1000.0)  # the 10th value, not the 9th
+    assert [nearest_rank(q, 10) for q in (0.0, 0.5, 0.9, 0.99, 1.0)] == [1, 5, 9, 10, 10]
+
+
+def approx(expected: float) -> object:
+    return pytest.approx(expected, rel=RELATIVE_ACCURACY)
 
 
 def test_empty_sketch_has_no_percentiles_and_zero_is_counted() -> None:

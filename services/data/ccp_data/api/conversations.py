@@ -57,7 +57,8 @@ async def list_conversations(request: Request) -> Response:
 
 def _conversation_id(request: Request) -> int:
     raw = request.path_params["conversation_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest(f"id: a conversation id is a positive integer, got {raw!r}")
     return int(raw)
 

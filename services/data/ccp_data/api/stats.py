@@ -11,6 +11,7 @@ from starlette.routing import Route
 from ccp_data.api import params
 from ccp_data.jsonresponse import ORJSONResponse
 from ccp_data.queries import stats as queries
+from ccp_data.window import key_label
 
 DEFAULT_SPAN = 86400.0
 
@@ -26,6 +27,7 @@ async def stats(request: Request) -> Response:
         model=params.text(request, "model"),
         provider=params.text(request, "provider"),
     )
+    body["providers"] = {key_label(name): w for name, w in body["providers"].items()}
     return ORJSONResponse({"since": since, "until": until, **body, "ts": time.time()})
 
 
@@ -56,6 +58,7 @@ async def models(request: Request) -> Response:
     pricing = request.app.state.pricing
     for entry in body["models"]:
         entry["priced"] = entry["model"] in pricing
+        entry["model"] = key_label(entry["model"])
     return ORJSONResponse({"since": since, "until": until, **body, "ts": time.time()})
 
 

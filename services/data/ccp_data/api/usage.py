@@ -15,6 +15,7 @@ from ccp_data.pagination import parse_limit
 from ccp_data.queries import stats as stats_queries
 from ccp_data.queries import usage as usage_queries
 from ccp_data.timeparse import parse_time
+from ccp_data.window import key_label
 
 SAMPLES_SPAN = 3600.0
 SAMPLES_LIMIT = 1000
@@ -27,7 +28,7 @@ async def usage(request: Request) -> Response:
     since, until = params.time_range(request, default_span=86400.0)
     start, end = stats_queries.aligned(since, until)
     body = await request.app.state.db.read(stats_queries.by_model, start, end)
-    body["models"] = {entry.pop("model"): entry for entry in body["models"]}
+    body["models"] = {key_label(entry.pop("model")): entry for entry in body["models"]}
     return ORJSONResponse({"since": since, "until": until, **body, "ts": time.time()})
 
 
@@ -80,7 +81,10 @@ async def rollups(request: Request) -> Response:
             "granularity": granularity,
             "since": since,
             "until": until,
-            "models": {name: [_rollup_point(p) for p in points] for name, points in models.items()},
+            "models": {
+                key_label(name): [_rollup_point(p) for p in points]
+                for name, points in models.items()
+            },
             "ts": time.time(),
         }
     )

@@ -15,6 +15,7 @@ hit of a common word against the session.
 
 from __future__ import annotations
 
+import html
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from typing import Any
 from ccp_data.search import QueryError, phrase
 
 RANK_WINDOW = 2000
+# FTS5 marks matches with control characters, so that the recorded text can be HTML-escaped
+# before the marks become <mark> tags: a snippet is safe to put into a page as HTML.
+_OPEN, _CLOSE = "\x02", "\x03"  # char(2) and char(3) in _PAGE
 SNIPPET_OPEN = "<mark>"
 SNIPPET_CLOSE = "</mark>"
 SNIPPET_TOKENS = 24
@@ -40,7 +44,7 @@ _PAGE = (
     "SELECT id, rank FROM hits ORDER BY rank, id LIMIT :limit OFFSET :offset) "
     "SELECT m.id AS message_id, m.request_id, m.conversation_id, m.session_id, c.agent_id, "
     "c.kind AS conversation_kind, c.title, m.role, m.kind, m.position, m.ts, m.model, "
-    f"snippet(messages_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', '…', {SNIPPET_TOKENS}) "
+    f"snippet(messages_fts, 0, char(2), char(3), '…', {SNIPPET_TOKENS}) "
     "AS snippet, page.rank "
     "FROM messages_fts CROSS JOIN page ON page.id = messages_fts.rowid "
     "JOIN messages AS m ON m.id = page.id JOIN conversations AS c ON c.id = m.conversation_id "
@@ -83,6 +87,14 @@ def search_sql(f: SearchFilter) -> tuple[str, dict[str, Any]]:
     return _PAGE.format(hits=_HITS.format(filters=" ".join(filters))), params
 
 
+def highlighted(snippet: str | None) -> str | None:
+    """The snippet HTML-escaped, its match marks turned into ``<mark>`` tags."""
+    if snippet is None:
+        return None
+    escaped = html.escape(snippet, quote=True)
+    return escaped.replace(_OPEN, SNIPPET_OPEN).replace(_CLOSE, SNIPPET_CLOSE)
+
+
 def search(
     conn: sqlite3.Connection, fts_query: str, f: SearchFilter, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int | None]:
@@ -98,5 +110,7 @@ def search(
             raise QueryError(f"q: the search could not be run ({exc})") from None
         raise
     results = [dict(row) for row in rows[:limit]]
+    for result in results:
+        result["snippet"] = highlighted(result["snippet"])
     more = len(rows) > limit and offset + limit < RANK_WINDOW
     return results, (offset + limit if more else None)

@@ -9,6 +9,7 @@ from typing import Any
 from ccp_data.cost import cost_of
 from ccp_data.pricing import PriceTable
 from ccp_data.rollups import INFERENCE_PATH
+from ccp_data.window import key_label
 
 _FIELDS = (
     "id, ts_start, ts_end, model, provider, status, http_status, input_tokens, output_tokens, "
@@ -45,7 +46,7 @@ def samples(
     models: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         cost = cost_of(pricing, row["model"], row)
-        models[row["model"] or ""].append(
+        models[key_label(row["model"])].append(
             {
                 "id": row["id"],
                 "ts": row["ts_start"],
