@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
 from ccp_data.assembly import assemble, sse_events
@@ -77,9 +75,10 @@ def test_events_with_bad_data_are_skipped() -> None:
     assert sse_events(text) == [("ping", {"type": "ping"})]
 
 
-def test_long_streams_assemble_in_linear_time() -> None:
-    # 20,000 deltas of 100 characters: joining once takes milliseconds; adding each delta to a
-    # growing string copied ~20 GB and took seconds even on an idle machine.
+def test_a_long_stream_of_deltas_assembles_whole() -> None:
+    # 20,000 deltas of 100 characters. Speed is the bench's business (no timed tests); pieces are
+    # joined once per block, which this checks for correctness at a size where a per-delta
+    # string copy would be felt.
     delta = {"type": "thinking_delta", "thinking": "x" * 99 + "\n"}
     events = [
         ("message_start", {"message": {"role": "assistant", "content": []}}),
@@ -94,12 +93,9 @@ def test_long_streams_assemble_in_linear_time() -> None:
         f"event: {name}\ndata: {orjson.dumps({'type': name, **data}).decode()}\n\n"
         for name, data in events
     )
-    started = time.perf_counter()
     message = assemble(body)
-    elapsed = time.perf_counter() - started
     assert message is not None
     assert message["content"][0]["thinking"] == ("x" * 99 + "\n") * 20_000
-    assert elapsed < 2.0  # generous for a loaded CI machine; the quadratic version took > 4 s
 
 
 def test_pieces_of_several_blocks_are_joined_separately_even_when_interleaved() -> None:
