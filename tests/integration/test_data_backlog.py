@@ -1,7 +1,9 @@
 """Issue #3 item 6: proxy-data works through a 20,000-request backlog while proxy-core serves
 32 concurrent streams, and core never notices.
 
-The backlog is written before the stack starts (as if proxy-data had been down for a while). Load
+The backlog is written before the stack starts (as if proxy-data had been down for a while). Most
+of it is short turns; at its end come sessions resumed with ~200 KB histories not stored yet (as
+after `claude --resume`), the heaviest writes the indexer makes. Load
 runs until both derived passes (indexer and rollups) have caught up. Then: no proxied request
 failed, neither log mentions "database is locked", core never spooled (no failed write), every
 proxied request was recorded, and the WAL stayed under 64 MB the whole time.
@@ -10,11 +12,14 @@ proxied request was recorded, and the WAL stayed under 64 MB the whole time.
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
+import string
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -26,8 +31,10 @@ from tests.integration.stack import FakeUpstreamProcess, Stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BACKLOG = 20_000
+TURNS = 20_000
 SESSIONS = 400
+RESUMED = 40
+BACKLOG = TURNS + RESUMED
 CONNECTIONS = 32
 WAL_LIMIT = 64 * 1024 * 1024
 CATCH_UP_DEADLINE = 300.0
@@ -48,7 +55,7 @@ SSE_REPLY = (
 
 def backlog_records(now: float) -> Iterator[RequestRecord]:
     """Claude Code-like sessions: each turn resends the history so far, as the client does."""
-    turns = BACKLOG // SESSIONS
+    turns = TURNS // SESSIONS
     for session_number in range(SESSIONS):
         session = str(uuid.UUID(int=session_number + 1))
         history: list[dict[str, str]] = []
@@ -74,6 +81,44 @@ def backlog_records(now: float) -> Iterator[RequestRecord]:
                 response_body=SSE_REPLY % turn,
             )
             history.append({"role": "assistant", "content": f"Sure, here is turn {turn}."})
+    rng = random.Random(5)
+    for number in range(RESUMED):
+        ts = now - 5 * 3600 + number
+        body = {"model": "claude-sonnet-4-5", "stream": True, "messages": resumed_history(rng)}
+        yield RequestRecord(
+            id=f"resumed-{number:03d}",
+            ts_start=ts,
+            ts_end=ts + 1.5,
+            session_id=str(uuid.UUID(int=SESSIONS + number + 1)),
+            model="claude-sonnet-4-5",
+            provider="anthropic",
+            stream=True,
+            status=STATUS_OK,
+            http_status=200,
+            input_tokens=50_000,
+            output_tokens=9,
+            ttft_ms=300.0,
+            duration_ms=1500.0,
+            request_body=orjson.dumps(body),
+            response_body=SSE_REPLY % 0,
+        )
+
+
+def resumed_history(rng: random.Random, turns: int = 60) -> list[dict[str, Any]]:
+    """A tool loop of ``turns`` calls, each with ~3 KB of output: about 200 KB of JSON."""
+
+    def prose(words: int) -> str:
+        return " ".join(
+            "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(words)
+        )
+
+    items: list[dict[str, Any]] = [{"role": "user", "content": prose(50)}]
+    for turn in range(turns):
+        call = {"type": "tool_use", "id": f"t{turn}", "name": "Bash", "input": {"command": "ls"}}
+        items.append({"role": "assistant", "content": [{"type": "text", "text": prose(20)}, call]})
+        result = {"type": "tool_result", "tool_use_id": f"t{turn}", "content": prose(400)}
+        items.append({"role": "user", "content": [result]})
+    return items
 
 
 def write_backlog(db_path: Path) -> None:

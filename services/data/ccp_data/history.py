@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ccp_data.conversations import Message, chain_of
 
-# Threads remembered: more than a user runs at once (main thread and subagents). Each holds one
-# parsed history, up to a few MB for a long conversation, so the bound is also a memory bound.
+# Threads remembered: more than a user runs at once (main thread and subagents).
 DEFAULT_SIZE = 64
+# And the request bytes their histories came in, together: a long conversation's history is a few
+# MB, and its parsed form takes about 1.5 times the JSON, so this caps the cache near 50 MB
+# however long the conversations grow. The least recent threads go first.
+DEFAULT_BYTES = 32 * 1024 * 1024
 
 Item = dict[str, Any]
 
@@ -36,21 +39,35 @@ def shared_prefix(old: Sequence[Item], new: Sequence[Item]) -> int:
     return count
 
 
+class _Last(NamedTuple):
+    items: Sequence[Item]
+    messages: list[Message]
+    size: int
+
+
 class Histories:
-    """A small LRU of (items, messages) of the last turn, keyed by whatever names a thread."""
+    """A small LRU of (items, messages) of the last turn, keyed by whatever names a thread, bounded
+    by count and by the bytes of the bodies they were parsed from."""
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, max_bytes: int = DEFAULT_BYTES) -> None:
         self.size = size
-        self._last: OrderedDict[Hashable, tuple[Sequence[Item], list[Message]]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._last: OrderedDict[Hashable, _Last] = OrderedDict()
 
-    def messages(self, key: Hashable | None, items: Sequence[Item]) -> list[Message]:
-        """``chain_of(items)``, reusing the messages of the prefix shared with ``key``'s last."""
+    def messages(self, key: Hashable | None, items: Sequence[Item], size: int) -> list[Message]:
+        """``chain_of(items)``, reusing the messages of the prefix shared with ``key``'s last;
+        ``size`` is the length of the body ``items`` came from, what remembering them costs."""
         if key is None:
             return chain_of(items)
         last = self._last.pop(key, None)
-        known = last[1][: shared_prefix(last[0], items)] if last else []
+        if last is not None:
+            self.bytes -= last.size
+        known = last.messages[: shared_prefix(last.items, items)] if last else []
         messages = chain_of(items, known)
-        self._last[key] = (items, messages)
-        if len(self._last) > self.size:
-            self._last.popitem(last=False)
+        if size <= self.max_bytes:  # a history larger than the whole cache is not remembered
+            self._last[key] = _Last(items, messages, size)
+            self.bytes += size
+        while len(self._last) > self.size or self.bytes > self.max_bytes:
+            self.bytes -= self._last.popitem(last=False)[1].size
         return messages

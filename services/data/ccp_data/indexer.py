@@ -1,8 +1,10 @@
 """The indexer service: one thread, one write connection, short transactions from a watermark.
 
 Every ``indexer.interval`` it indexes the requests core wrote since the watermark, in batches of
-at most ``indexer.batch_size`` requests, each batch one ``BEGIN IMMEDIATE`` transaction that also
-moves the watermark — so a restart resumes exactly where it stopped and nothing is indexed twice.
+at most ``indexer.batch_size`` requests, parsed before any lock is taken. A batch is written in
+short ``BEGIN IMMEDIATE`` transactions, each bounded by the bytes it stores and each moving the
+watermark past what it finished — so a restart resumes exactly where it stopped, nothing is
+indexed twice, and proxy-core's writer never waits long for the lock.
 A locked database is not a failure (core holds the lock briefly; the next tick retries); any other
 error stops the thread and ``status()`` reports it, which turns proxy-data's health to 503.
 """
@@ -123,7 +125,7 @@ class Indexer:
         total = 0
         try:
             while not stopping():
-                done = self._run_batch(conn)
+                done = self._run_batch(conn, stopping)
                 if not done:
                     break
                 total += done
@@ -131,17 +133,21 @@ class Indexer:
             self._refresh(conn)  # also when a batch failed: the lag then shows how far behind
         return total
 
-    def _run_batch(self, conn: sqlite3.Connection) -> int:
+    def _run_batch(self, conn: sqlite3.Connection, stopping: Callable[[], bool]) -> int:
         watermark = indexing.read_watermark(conn)
         # Parse bodies before taking the write lock, so the transaction stays short.
         batch = list(indexing.pending(conn, watermark, self.batch_size, self._histories))
-        if not batch:
-            return 0
-        with transaction(conn):
-            indexing.write(conn, batch, batch[-1].seq)
-        if self.on_indexed is not None:
-            self.on_indexed([a.seq for a in batch])
-        return len(batch)
+        done = 0
+        while done < len(batch):
+            # Each transaction stores what fits its byte budget; between two, core may write.
+            with transaction(conn):
+                stored = indexing.write(conn, batch[done:])
+            if stored and self.on_indexed is not None:
+                self.on_indexed([a.seq for a in batch[done : done + stored]])
+            done += stored
+            if stopping():
+                break
+        return done
 
     def _refresh(self, conn: sqlite3.Connection) -> None:
         watermark = indexing.read_watermark(conn)

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
+import string
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from ccp_data import indexer as indexer_module
+from ccp_data import indexing
+from ccp_data.db import transaction
 from ccp_data.indexer import FAILED, RUNNING, Indexer, IndexerError
+from ccp_data.queries import conversations as conversation_queries
 from ccp_shared.config import Config, load_config
 from ccp_shared.records import RequestRecord
 from ccp_shared.store import connect, write_batch
 from tests.support.recorded import load_capture, record, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
-TOOL_TURN = [
+TOOL_TURN: list[dict[str, Any]] = [
     {"type": "thinking", "thinking": "they want the marker"},
     {"type": "text", "text": "I will run a command."},
     {
@@ -265,12 +273,14 @@ def test_a_failed_batch_leaves_no_trace(
     original = indexing._write_one
     calls = 0
 
-    def crash_on_second(conn: sqlite3.Connection, analysis: indexing.Analysis) -> None:
+    def crash_on_second(
+        conn: sqlite3.Connection, analysis: indexing.Analysis, budget: indexing.Budget
+    ) -> bool:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("power cut")
-        original(conn, analysis)
+        return original(conn, analysis, budget)
 
     monkeypatch.setattr(indexing, "_write_one", crash_on_second)
     with pytest.raises(RuntimeError):
@@ -461,3 +471,203 @@ def test_a_locked_database_is_retried_not_fatal(
         assert indexer.status()["status"] != FAILED
     finally:
         indexer.stop()
+
+
+def prose(rng: random.Random, words: int) -> str:
+    return " ".join(
+        "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(words)
+    )
+
+
+def long_history(rng: random.Random, turns: int) -> list[dict[str, Any]]:
+    """A Claude Code-like tool loop: each turn a tool call and a ~3 KB tool output."""
+    items: list[dict[str, Any]] = [{"role": "user", "content": prose(rng, 50)}]
+    for turn in range(turns):
+        items.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": prose(rng, 20)},
+                    {"type": "tool_use", "id": f"t{turn}", "name": "Bash", "input": {"c": "ls"}},
+                ],
+            }
+        )
+        items.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"t{turn}", "content": prose(rng, 400)}
+                ],
+            }
+        )
+    return items
+
+
+class Transactions:
+    """Wraps the indexer's write transactions to measure what each one stored."""
+
+    def __init__(self) -> None:
+        self.stored: list[tuple[int, int]] = []  # (rows, characters of text and content)
+
+    @contextmanager
+    def __call__(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+        with transaction(conn):
+            yield conn
+            rows, size = conn.execute(
+                "SELECT count(*), coalesce(sum(length(text) + length(content)), 0) "
+                "FROM messages WHERE id > ?",
+                (last,),
+            ).fetchone()
+        self.stored.append((rows, size))
+
+
+def test_resumed_histories_are_written_in_short_transactions(
+    writer: sqlite3.Connection,
+    reader: sqlite3.Connection,
+    indexer: Indexer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After `claude --resume` (or downtime) each request brings a ~200 KB history not stored yet.
+    rng = random.Random(7)
+    histories = [long_history(rng, 60) for _ in range(12)]
+    records = [
+        record({"model": "m", "messages": items}, ts=float(i), session_id=f"resumed-{i}")
+        for i, items in enumerate(histories)
+    ]
+    assert all(150_000 < len(r.request_body or b"") < 300_000 for r in records)
+    write_batch(writer, records)
+    measured = Transactions()
+    monkeypatch.setattr(indexer_module, "transaction", measured)
+
+    assert indexer.run_once() == 12
+
+    largest_message = reader.execute(
+        "SELECT max(length(text) + length(content)) FROM messages"
+    ).fetchone()[0]
+    assert len(measured.stored) > 1
+    assert max(size for _, size in measured.stored) <= indexing.WRITE_BYTES + largest_message
+    assert max(rows for rows, _ in measured.stored) <= indexing.WRITE_BYTES // indexing.ROW_BYTES
+    assert sum(rows for rows, _ in measured.stored) == 12 * 121
+    assert rows(reader, "SELECT DISTINCT request_count, message_count FROM conversations") == [
+        {"request_count": 1, "message_count": 121}
+    ]
+
+
+def test_a_history_larger_than_a_transaction_survives_a_crash_between_its_parts(
+    writer: sqlite3.Connection,
+    reader: sqlite3.Connection,
+    indexer: Indexer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    items = long_history(random.Random(3), 40)
+    write_batch(
+        writer,
+        [
+            record({"model": "m", "messages": items[:3]}, ts=1.0, session_id="s"),
+            record(
+                {"model": "m", "messages": items},
+                ts=2.0,
+                session_id="s",
+                response=streamed_reply(FINAL_TURN),
+            ),
+        ],
+    )
+    monkeypatch.setattr(indexing, "WRITE_BYTES", 20_000)  # ~6 messages per transaction
+    original = indexing.write
+    calls = 0
+
+    def power_cut_on_fourth(conn: sqlite3.Connection, batch: Any) -> int:
+        nonlocal calls
+        calls += 1
+        done = original(conn, batch)
+        if calls == 4:
+            raise RuntimeError("power cut")
+        return done
+
+    monkeypatch.setattr(indexing, "write", power_cut_on_fourth)
+    with pytest.raises(RuntimeError):
+        indexer.run_once()
+    # The first request is indexed; of the second only some messages, not yet counted.
+    assert reader.execute("SELECT seq FROM indexer_state").fetchone()[0] == 1
+    assert reader.execute("SELECT count(*) FROM request_index").fetchone()[0] == 1
+    partial = reader.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert 3 < partial < len(items)
+
+    monkeypatch.setattr(indexing, "write", original)
+    assert indexer.run_once() == 1
+    stored = rows(reader, "SELECT id, parent_id, position, role FROM messages ORDER BY id")
+    assert [m["position"] for m in stored] == list(range(len(items) + 1))
+    assert [m["parent_id"] for m in stored] == [None, *(m["id"] for m in stored[:-1])]
+    assert stored[-1]["role"] == "assistant"
+    assert rows(reader, "SELECT request_count, message_count FROM conversations") == [
+        {"request_count": 2, "message_count": len(items) + 1}
+    ]
+    second = rows(reader, "SELECT prompt_message_id, response_message_id FROM request_index")[1]
+    assert second == {
+        "prompt_message_id": stored[-2]["id"],
+        "response_message_id": stored[-1]["id"],
+    }
+
+
+def test_a_lone_surrogate_keeps_the_session_indexed(
+    writer: sqlite3.Connection, reader: sqlite3.Connection, indexer: Indexer
+) -> None:
+    # JSON.stringify of a string cut mid-emoji: half a UTF-16 pair, which orjson rejects.
+    cut = "tool output cut here \ud83d"
+    first = [{"role": "user", "content": "surrogate start"}]
+    second = [
+        *first,
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": cut}]},
+        {"role": "user", "content": "afterwards continue"},
+    ]
+    bodies = [
+        orjson.dumps({"model": "m", "messages": first}),
+        json.dumps({"model": "m", "messages": second}).encode(),
+    ]
+    assert b'"tool output cut here \\ud83d"' in bodies[1]
+    write_batch(writer, [record(b, ts=float(i), session_id=SESSION) for i, b in enumerate(bodies)])
+
+    assert indexer.run_once() == 2
+    assert indexer.status()["status"] != FAILED
+    texts = [r["text"] for r in rows(reader, "SELECT text FROM messages ORDER BY id")]
+    assert texts == ["surrogate start", "ok", "tool output cut here \ufffd", "afterwards continue"]
+    assert rows(reader, "SELECT DISTINCT class FROM request_index") == [{"class": "main"}]
+    found = reader.execute(
+        "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'afterwards'"
+    ).fetchone()[0]
+    assert found == 1
+
+
+def test_parse_body_replaces_lone_surrogates() -> None:
+    body = b'{"a": "cut \\ud83d", "\\udc00": ["x\\ud83d y"], "pair": "\\ud83d\\ude00"}'
+    # Each half pair becomes U+FFFD (so sqlite3 can encode it); a whole pair stays its emoji.
+    assert indexing.parse_body(body) == {
+        "a": "cut \ufffd",
+        "\ufffd": ["x\ufffd y"],
+        "pair": "\U0001f600",
+    }
+
+
+def test_parse_body_still_refuses_what_is_not_json() -> None:
+    assert indexing.parse_body(b'{"a": ') is None
+    assert indexing.parse_body(b"[" * 100_000) is None
+    assert indexing.parse_body(b"\xff\xfe") is None
+    # Read by the fallback, but not storable by the indexer (orjson writes 64-bit integers).
+    assert indexing.parse_body(b'{"a": "\\ud83d", "b": 100000000000000000000000}') is None
+
+
+def test_a_conversation_page_walks_the_conversation_index(
+    config: Config, reader: sqlite3.Connection
+) -> None:
+    # ix_messages_conversation_id looks redundant beside (conversation_id, chain_hash), but only
+    # it holds a conversation's messages in id order: without it each page sorts them all.
+    executed: list[str] = []
+    reader.set_trace_callback(executed.append)
+    conversation_queries.messages(reader, 1, 10, 50)
+    reader.set_trace_callback(None)
+    sql = executed[-1]
+    plan = " ".join(r[3] for r in reader.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "ix_messages_conversation_id " in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

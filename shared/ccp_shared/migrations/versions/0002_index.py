@@ -104,6 +104,9 @@ def upgrade() -> None:
         ["conversation_id", "chain_hash"],
         unique=True,
     )
+    # Not redundant with the unique index above, though it is its prefix: that one orders a
+    # conversation's messages by chain hash, this one (ending in the rowid) by id, so a page of a
+    # conversation's messages (id > cursor ORDER BY id) is a range walk instead of a sort of all.
     op.create_index("ix_messages_conversation_id", "messages", ["conversation_id"])
     op.create_table(
         "indexer_state",
