@@ -116,6 +116,8 @@ class Spool:
         """Append and flush; raises ``OSError`` when the disk refuses (the caller keeps them)."""
         if not records:
             return
+        # One write, not one per line: each write lets go of the GIL, and getting it back from a
+        # busy event loop can take milliseconds.
         data = b"".join(encode_line(record) for record in records)
         handle, path = self._current()
         handle.write(data)
