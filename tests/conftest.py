@@ -1,9 +1,12 @@
-"""Fixtures shared by every test: where things are, free ports, a migrated data directory."""
+"""Fixtures shared by every test: where things are, free ports, a migrated data directory, files
+made read-only even for root."""
 
 from __future__ import annotations
 
+import shutil
 import socket
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,25 @@ def data_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "data"
     upgrade(directory / "ccp.db")
     return directory
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """``chattr +i``: read-only even for root (chmod is not), as a file a user's backup tool
+    locked would be. Calling the fixture locks paths; they are unlocked again at teardown."""
+    probe = tmp_path / "chattr-probe"
+    probe.write_text("x")
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed: cannot make a file read-only for root")
+    if subprocess.run(["chattr", "+i", probe], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here (needs CAP_LINUX_IMMUTABLE and ext4-like fs)")
+    subprocess.run(["chattr", "-i", probe], check=True)
+    locked: list[Path] = []
+
+    def lock(*paths: Path) -> None:
+        subprocess.run(["chattr", "+i", *paths], check=True)
+        locked.extend(paths)
+
+    yield lock
+    if locked:
+        subprocess.run(["chattr", "-i", *locked], check=True)

@@ -41,7 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("core_port", "int", 3001, "Port of proxy-core."),
     Setting("data_port", "int", 3002, "Port of proxy-data."),
     Setting("service_host", "str", "127.0.0.1", "Address proxy-core and proxy-data bind."),
-    Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
+    Setting("log_level", "str", "info", "Log level: debug, info, warning, error, critical."),
     Setting("storage.db_path", "path", "${DATA_DIR}/ccp.db", "SQLite database file."),
     Setting("storage.persist", "bool", True, "Record into the database (false = lite mode)."),
     Setting("storage.busy_timeout", "duration", 2.0, "SQLite busy timeout for writers."),
@@ -80,6 +80,7 @@ DEFAULT_PROVIDERS: dict[str, dict[str, Any]] = {
     "anthropic": {"base_url": "https://api.anthropic.com", "format": "anthropic"},
 }
 ZAI_BASE_URL = "https://api.z.ai/api/anthropic"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # Legacy environment names → dotted keys.
 LEGACY_ENV: dict[str, str] = {
@@ -320,6 +321,27 @@ def _build_providers(flat: Mapping[str, Any]) -> dict[str, ProviderConfig]:
     return providers
 
 
+def _check_routing(values: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) -> None:
+    """Refuse routing that would hand the client's credentials to a third party.
+
+    A provider without a key gets the client's own credentials passed through: right for
+    ``anthropic``, wrong for Z.ai, which would receive an Anthropic API key or OAuth token.
+    """
+    if not values["routing.force_haiku_to_zai"]:
+        return
+    zai = providers.get("zai")
+    if zai is None:
+        raise ConfigError(
+            "routing.force_haiku_to_zai: FORCE_HAIKU_TO_ZAI is on but no zai provider is "
+            "configured; set ZAI_API_KEY (providers.zai.api_key)"
+        )
+    if not zai.api_key:
+        raise ConfigError(
+            "providers.zai.api_key: required when routing.force_haiku_to_zai is on; set "
+            "ZAI_API_KEY (without it the client's Anthropic credentials would go to Z.ai)"
+        )
+
+
 def _build_pricing(flat: Mapping[str, Any]) -> dict[str, ModelPrice]:
     fields: dict[str, dict[str, float]] = {}
     for key, value in flat.items():
@@ -363,10 +385,17 @@ def load_config(
     for key in ("port", "core_port", "data_port"):
         if not 0 < merged[key] < 65536:
             raise ConfigError(f"{key}: {merged[key]} is not a TCP port")
+    level = str(merged["log_level"])
+    if level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"log_level: unknown level {level!r} (expected one of {', '.join(LOG_LEVELS)})"
+        )
     values = {k: merged[k] for k in _BY_KEY}
+    providers = _build_providers(merged)
+    _check_routing(values, providers)
     return Config(
         values=values,
-        providers=_build_providers(merged),
+        providers=providers,
         pricing=_build_pricing(merged),
         source=str(path) if path else "defaults+env",
     )

@@ -10,8 +10,9 @@ NOT NULL column) raises instead of vanishing, so the writer can keep it.
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ import orjson
 
 from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS, RequestRecord, body_text
 
-# The Alembic revision the code expects; tests check it is the migrations' one head.
-SCHEMA_HEAD = "0003"
+log = logging.getLogger(__name__)
+
+# Every Alembic revision this code knows, oldest first; a test checks it against the migrations.
+SCHEMA_REVISIONS = ("0001", "0002", "0003")
+# The revision the code expects: the migrations' one head.
+SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 _MAX_INT = 2**63 - 1
 _INT_COLUMNS = frozenset(
@@ -88,8 +93,11 @@ def schema_revision(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def check_schema(path: str | Path) -> None:
-    """Raise SchemaError, naming the fix, unless the database exists at ``SCHEMA_HEAD``."""
+def check_schema(path: str | Path, *, writer: bool = False) -> None:
+    """Raise SchemaError, naming the fix, unless the database exists at ``SCHEMA_HEAD``.
+
+    ``writer=True`` is proxy-core's looser check (see ``schema_problem``).
+    """
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"database {path} does not exist; run `ccp db upgrade` to create it")
@@ -98,14 +106,66 @@ def check_schema(path: str | Path) -> None:
     except sqlite3.Error as exc:
         raise SchemaError(f"cannot open database {path}: {exc}") from None
     try:
-        revision = schema_revision(conn)
+        problem = schema_problem(conn, writer=writer)
+    except sqlite3.Error as exc:
+        raise SchemaError(f"cannot read the schema of database {path}: {exc}") from None
     finally:
         conn.close()
-    if revision != SCHEMA_HEAD:
-        raise SchemaError(
-            f"database {path} is at schema revision {revision or 'none'}, this version needs "
-            f"{SCHEMA_HEAD}; run `ccp db upgrade` (./run-split.sh runs it for you)"
+    if problem is not None:
+        raise SchemaError(f"database {path} {problem}")
+
+
+def schema_problem(conn: sqlite3.Connection, *, writer: bool = False) -> str | None:
+    """Why this code cannot use the database, or None; the reason names the fix.
+
+    Readers need exactly ``SCHEMA_HEAD``. A writer of request records (proxy-core) also accepts a
+    revision newer than any it knows, as long as the columns it writes are there: ``ccp db
+    upgrade`` run for a newer proxy-data must not stop an older proxy-core from recording.
+    """
+    revision = schema_revision(conn)
+    if revision == SCHEMA_HEAD:
+        return None
+    behind = (
+        f"is at schema revision {revision or 'none'}, this version needs {SCHEMA_HEAD}; "
+        "run `ccp db upgrade` (./run-split.sh runs it for you)"
+    )
+    if not writer or revision is None or revision in SCHEMA_REVISIONS:
+        return behind
+    missing = missing_columns(conn)
+    if missing:
+        return (
+            f"is at schema revision {revision}, which lacks {', '.join(missing)}; "
+            "run `ccp db upgrade`"
         )
+    return None
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[str]:
+    """``table.column`` for every column a record is written to that the database lacks."""
+    missing: list[str] = []
+    for table, columns in (("requests", REQUEST_COLUMNS), ("request_bodies", BODY_COLUMNS)):
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        missing.extend(f"{table}.{column}" for column in columns if column not in present)
+    return missing
+
+
+def in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
+    """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed, or rolled back on any error.
+
+    A failing ROLLBACK (the connection broke too) is logged, never raised: the error that made
+    the work fail is the one the caller needs to see.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        work()
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.debug("rollback failed: %s", exc)
+        raise
 
 
 def _clamp(column: str, value: Any) -> Any:
@@ -164,12 +224,5 @@ def _insert(
 def write_batch(conn: sqlite3.Connection, records: Iterable[RequestRecord]) -> None:
     """One ``BEGIN IMMEDIATE`` transaction holding ``records``; rolled back on any error."""
     batch = list(records)
-    if not batch:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        insert_records(conn, batch)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    if batch:
+        in_transaction(conn, lambda: insert_records(conn, batch))

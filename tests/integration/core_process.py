@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.integration.stack import Service, clean_environ, free_ports, wait_until
+from tests.integration.stack import Service, clean_environ, free_ports
+from tests.support.polling import wait_until
 
 PROXY_CORE = Path(sys.executable).parent / "proxy-core"
 

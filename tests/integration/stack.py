@@ -19,16 +19,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 import httpx
 
 from ccp_shared.config import LEGACY_ENV
 from ccp_shared.migrate import upgrade
+from tests.support.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -38,8 +38,6 @@ FAKE_UPSTREAM = REPO / "tests" / "support" / "fake_upstream.py"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
-T = TypeVar("T")
-
 
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports the OS considers free (all held open at once, then released)."""
@@ -48,20 +46,6 @@ def free_ports(count: int) -> list[int]:
         for sock in socks:
             sock.bind(("127.0.0.1", 0))
         return [sock.getsockname()[1] for sock in socks]
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Poll ``probe`` until it returns something other than None/False, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_status(url: str, method: str = "GET", timeout: float = 2.0) -> int | None:
@@ -318,6 +302,9 @@ class RunSplit:
     ports: Ports = field(default_factory=Ports.free)
     extra_env: Mapping[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
+    # Another checkout's script, or another working directory, where a test needs one.
+    script: Path = RUN_SPLIT
+    cwd: Path = REPO
 
     def __post_init__(self) -> None:
         # The suite's venv is already installed; the script must not try to reinstall it.
@@ -344,9 +331,9 @@ class RunSplit:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         output = self.output_path.open("w")
         self.proc = subprocess.Popen(
-            ["bash", str(RUN_SPLIT)],
+            ["bash", str(self.script)],
             env=self.env,
-            cwd=REPO,
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -374,11 +361,18 @@ class RunSplit:
         except FileNotFoundError:
             return ""
 
-    def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def command(
+        self,
+        *args: str,
+        timeout: float = 120,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """A subcommand (``status``, ``stop``...), from ``cwd`` and with ``env`` added if given."""
         return subprocess.run(
-            ["bash", str(RUN_SPLIT), *args],
-            env=self.env,
-            cwd=REPO,
+            ["bash", str(self.script), *args],
+            env={**self.env, **(env or {})},
+            cwd=cwd or self.cwd,
             capture_output=True,
             text=True,
             timeout=timeout,

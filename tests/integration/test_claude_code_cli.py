@@ -23,8 +23,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.integration.stack import REPO, Stack, clean_environ, wait_until
+from tests.integration.stack import REPO, Stack, clean_environ
 from tests.support.fake_upstream import message_json, sse_events, usage_for
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ process, made read-only, or proxy-core is killed with SIGKILL in the middle of s
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +20,10 @@ import orjson
 import pytest
 
 from tests.integration.core_process import base_url, running_core
-from tests.integration.stack import Service, wait_until
+from tests.integration.stack import Service
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.polling import wait_until
+from tests.support.recorded_ids import ids_in
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +76,6 @@ async def _send(url: str, count: int, extra: dict[str, str]) -> list[str]:
 
 def send(core: Service, count: int, **extra: str) -> list[str]:
     return asyncio.run(_send(base_url(core), count, extra))
-
-
-def ids_in(db: Path) -> list[str]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return [row[0] for row in conn.execute("SELECT id FROM requests")]
-    finally:
-        conn.close()
 
 
 def spooled_ids(data_dir: Path) -> set[str]:
@@ -181,27 +174,6 @@ def test_requests_succeed_while_another_process_holds_the_database(
         assert len(ids_in(db)) == REQUESTS
         assert health(core)["status"] == "ok"
     assert list((data_dir / "spool").glob("*")) == []
-
-
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """``chattr +i``: read-only even for root (chmod is not), as a user could hit it."""
-    probe = tmp_path / "chattr-probe"
-    probe.write_text("x")
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr is not installed: cannot make a file read-only for root")
-    if subprocess.run(["chattr", "+i", probe], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not permitted here (needs CAP_LINUX_IMMUTABLE and ext4-like fs)")
-    subprocess.run(["chattr", "-i", probe], check=True)
-    locked: list[Path] = []
-
-    def lock(*paths: Path) -> None:
-        subprocess.run(["chattr", "+i", *paths], check=True)
-        locked.extend(paths)
-
-    yield lock
-    if locked:
-        subprocess.run(["chattr", "-i", *locked], check=True)
 
 
 def test_requests_succeed_while_the_database_is_read_only(

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from tests.integration.core_process import PROXY_CORE, base_url, fetch_record, running_core
-from tests.integration.stack import Service, clean_environ, wait_until
+from tests.integration.stack import Service, clean_environ
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

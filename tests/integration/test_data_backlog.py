@@ -27,7 +27,8 @@ import pytest
 
 from ccp_shared.records import STATUS_OK, RequestRecord
 from ccp_shared.store import connect, write_batch
-from tests.integration.stack import FakeUpstreamProcess, Stack, wait_until
+from tests.integration.stack import FakeUpstreamProcess, Stack
+from tests.support.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

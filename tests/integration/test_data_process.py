@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from ccp_shared.migrate import upgrade
-from tests.integration.stack import BIN, REPO, Service, clean_environ, free_ports, wait_until
+from tests.integration.stack import BIN, REPO, Service, clean_environ, free_ports
+from tests.support.polling import wait_until
 from tests.support.usage import usage_record, write
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from tests.integration.stack import Stack
-from tests.integration.test_data_freshness import Latencies, meets_targets_once, seconds_until
 from tests.support.fake_upstream import FakeUpstream, events_of
+from tests.support.freshness import Latencies, meets_targets_once, seconds_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,25 +28,6 @@ def message_body(text: str = "hello", *, stream: bool = False) -> dict[str, Any]
         "stream": stream,
         "messages": [{"role": "user", "content": text}],
     }
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream(events=5) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def stack(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(tmp_path_factory.mktemp("front") / "data", upstream.url) as running:
-        yield running
-
-
-@pytest.fixture
-def client(stack: Stack) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
-    with httpx.Client(base_url=stack.front_url, headers=headers, timeout=30) as http:
-        yield http
 
 
 def data_requests_served(stack: Stack) -> int:

@@ -16,8 +16,10 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from ccp_shared.migrate import alembic_config, head_revision
-from tests.integration.stack import BIN, REPO, Ports, Stack, stack_env, wait_until
+from tests.integration.stack import BIN, REPO, Ports, Stack, stack_env
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.polling import wait_until
+from tests.support.recorded_ids import ids_in
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +44,6 @@ def proxy(client: httpx.Client, text: str, *, stream: bool = True) -> str:
     if stream:
         assert b"message_stop" in body
     return reply.headers["ccp-request-id"]
-
-
-def recorded_ids(db_path: Path) -> set[str]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        return {row[0] for row in conn.execute("SELECT id FROM requests")}
 
 
 def listed_ids(client: httpx.Client) -> set[str]:
@@ -127,7 +124,7 @@ def test_a_hundred_requests_while_the_indexer_works_lock_nothing(
         ids = set(pool.map(one, range(100)))
 
     assert len(ids) == 100
-    wait_until(lambda: ids <= recorded_ids(stack.db_path), 5, "all 100 requests in the database")
+    wait_until(lambda: ids <= set(ids_in(stack.db_path)), 5, "all 100 requests in the database")
     wait_until(lambda: ids <= listed_ids(client), 5, "all 100 requests in /api/requests")
     for service in (stack.core, stack.data):
         trouble = LOCK_TROUBLE.findall(service.log_text())

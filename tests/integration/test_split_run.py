@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.stack import REPO, FakeUpstreamProcess, RunSplit, is_running, wait_until
+from tests.integration.stack import REPO, FakeUpstreamProcess, RunSplit, is_running
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -288,50 +288,23 @@ def test_status_and_stop_work_from_any_directory(
     elsewhere = [tmp_path / "a", tmp_path / "b" / "c"]
     for directory in elsewhere:
         directory.mkdir(parents=True)
-    script = RunSplit(repo / "data", upstream.url)
+    script = RunSplit(repo / "data", upstream.url, script=repo / "run-split.sh", cwd=elsewhere[0])
     del script.env["DATA_DIR"]  # the default, ./data
 
-    def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", str(repo / "run-split.sh"), *args],
-            env={**script.env, **env},
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    output = (tmp_path / "run-split.out").open("w")
-    script.proc = subprocess.Popen(
-        ["bash", str(repo / "run-split.sh")],
-        env=script.env,
-        cwd=elsewhere[0],
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output.close()
     try:
-        wait_until(
-            lambda: "ccp is running" in (tmp_path / "run-split.out").read_text(),
-            60,
-            "the stack to start",
-        )
+        script.start(timeout=60)
         assert (repo / "data" / "ccp.db").is_file()
         assert not (elsewhere[0] / "data").exists()
 
-        status = run(elsewhere[1], "status")
+        status = script.command("status", cwd=elsewhere[1])
         assert status.returncode == 0, status.stdout + status.stderr
         assert f"data: {repo / 'data'}" in status.stdout
         # A relative DATA_DIR is the user's: relative to where they run the script.
-        relative = run(tmp_path, "status", DATA_DIR="repo/data")
+        relative = script.command("status", cwd=tmp_path, env={"DATA_DIR": "repo/data"})
         assert relative.returncode == 0, relative.stdout + relative.stderr
 
         pids = service_pids(script)
-        stopped = run(elsewhere[1], "stop")
+        stopped = script.command("stop", cwd=elsewhere[1])
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert "not running" not in stopped.stdout
         assert script.wait(60) == 0

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccp_core.catalogue import Catalogue, list_models, read_pricing_file, retrieve_model
-from ccp_core.errors import ApiError, InternalError, error_response, from_http_exception
+from ccp_core.errors import from_http_exception
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ProxyEndpoint
 from ccp_core.headers import REQUEST_ID_HEADER
@@ -23,6 +23,8 @@ from ccp_core.health import health, metrics
 from ccp_core.recorder import open_recorder
 from ccp_core.state import CoreState, RecorderLike
 from ccp_shared.config import Config
+from ccp_shared.error_responses import error_response
+from ccp_shared.errors import ApiError, InternalError
 from ccp_shared.records import STATUS_PROXY_ERROR
 
 RecorderFactory = Callable[[Config], RecorderLike]

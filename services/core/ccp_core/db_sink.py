@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ccp_core.spool import Spool, read_chunks
 from ccp_shared.records import RequestRecord
-from ccp_shared.store import SCHEMA_HEAD, connect, insert_records, schema_revision
+from ccp_shared.store import connect, in_transaction, insert_records, schema_problem
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ RECORD_ERRORS: tuple[type[Exception], ...] = (
 
 
 class DatabaseUnavailable(Exception):
-    """The database does not exist, or is not at the schema this code writes."""
+    """The database does not exist, or lacks the schema this code writes."""
 
 
 # The database cannot take any write now: locked, read-only, full, I/O error, schema behind…
@@ -167,7 +167,7 @@ class DatabaseSink:
         """Commit ``records``; returns those the database refused for their content."""
         conn = self._connection()
         try:
-            _in_transaction(conn, lambda: insert_records(conn, records))
+            in_transaction(conn, lambda: insert_records(conn, records))
         except RECORD_ERRORS as exc:
             log.warning("a batch of %d records failed (%s); retrying row by row", len(records), exc)
             return self._insert_rows(conn, records)
@@ -189,7 +189,7 @@ class DatabaseSink:
                     log.error("database refused record %s: %s", record.id, exc)
                 conn.execute("RELEASE record")
 
-        _in_transaction(conn, insert_each)
+        in_transaction(conn, insert_each)
         self.write_errors += len(rejected)
         return rejected
 
@@ -200,16 +200,13 @@ class DatabaseSink:
                 raise DatabaseUnavailable(f"{self.db_path} does not exist; run `ccp db upgrade`")
             conn = connect(self.db_path, busy_timeout=busy_timeout or self._busy_timeout)
             try:
-                revision = schema_revision(conn)
+                problem = schema_problem(conn, writer=True)
             except BaseException:
                 conn.close()
                 raise
-            if revision != SCHEMA_HEAD:
+            if problem is not None:
                 conn.close()
-                raise DatabaseUnavailable(
-                    f"{self.db_path} is at schema {revision or 'none'}, not {SCHEMA_HEAD}; "
-                    "run `ccp db upgrade`"
-                )
+                raise DatabaseUnavailable(f"{self.db_path} {problem}")
             self._conn = conn
         return self._conn
 
@@ -239,7 +236,7 @@ class DatabaseSink:
         self._close_connection()
         conn = self._connection(busy_timeout=min(PROBE_BUSY_TIMEOUT, self._busy_timeout))
         try:
-            _in_transaction(conn, lambda: None)
+            in_transaction(conn, lambda: None)
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         except BaseException:
             self._close_connection()
@@ -306,17 +303,3 @@ class DatabaseSink:
             count,
             target.name,
         )
-
-
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        work()
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error as exc:
-                log.debug("rollback failed: %s", exc)
-        raise

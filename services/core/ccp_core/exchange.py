@@ -7,6 +7,7 @@ gets exactly one final record even when Starlette or hypercorn cancels us mid-st
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from typing import TYPE_CHECKING
@@ -105,7 +106,20 @@ class Exchange:
         record = self.record
         summary: ResponseSummary = tee.finish()
         record.response_bytes = tee.size
-        record.response_body = tee.body()
+        if tee.undecoded is None:
+            record.response_body = tee.body()
+        else:
+            # Bodies are stored as text: base64 keeps undecodable wire bytes whole, and the route
+            # decision says so (no schema change for a rare case).
+            record.response_body = base64.b64encode(tee.body()).decode("ascii")
+            record.route_decision = {
+                **(record.route_decision or {}),
+                "response_body": {
+                    "stored_as": "base64",
+                    "content_encoding": tee.content_encoding,
+                    "reason": tee.undecoded,
+                },
+            }
         if tee.first_delta_at is not None:
             record.ttft_ms = (tee.first_delta_at - self.started) * 1000.0
         record.model = summary.model

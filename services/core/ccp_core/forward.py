@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 import aiohttp
 import orjson
@@ -29,6 +30,7 @@ from ccp_core.state import CoreState
 from ccp_core.stream import relay
 from ccp_shared.config import ProviderConfig
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_PROXY_ERROR, RequestRecord
+from ccp_shared.session import session_of
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,15 @@ async def read_body(receive: Receive, content_length: str | None, limit: int) ->
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def parse_request(body: bytes) -> tuple[str, bool]:
-    """(model, stream) of a Messages request; anything else in the body is not our business."""
+class ParsedRequest(NamedTuple):
+    model: str
+    stream: bool
+    # The session ``metadata.user_id`` names; the session header, when sent, wins over it.
+    body_session: str | None
+
+
+def parse_request(body: bytes) -> ParsedRequest:
+    """What we read of a Messages request; anything else in the body is not our business."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -69,7 +78,7 @@ def parse_request(body: bytes) -> tuple[str, bool]:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: field required (a non-empty string)")
-    return model, payload.get("stream") is True
+    return ParsedRequest(model, payload.get("stream") is True, session_of(None, payload))
 
 
 class DisconnectWatch:
@@ -136,7 +145,10 @@ def plan(core: CoreState, record: RequestRecord, body: bytes) -> tuple[ProviderC
     """Check the body, choose the provider, and note both on the record; (provider, URL)."""
     record.request_body = body
     record.request_bytes = len(body)
-    record.model_requested, record.stream = parse_request(body)
+    parsed = parse_request(body)
+    record.model_requested, record.stream = parsed.model, parsed.stream
+    if not record.session_id:
+        record.session_id = parsed.body_session
     provider, route, decision = choose_provider(core.config, record.model_requested)
     record.provider, record.route, record.route_decision = provider.name, route, decision
     record.upstream_url = upstream_url(provider, record.path)

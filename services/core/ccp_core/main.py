@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-from typing import cast
-
-from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.typing import ASGIFramework
 
 from ccp_core.app import create_app
 from ccp_core.hash_key import load_hash_key
-from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
+from ccp_shared.config import ConfigError, load_config, require_db_dir
+from ccp_shared.serve import log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema
-
-# Caddy keeps idle upstream connections for 2 minutes; we must not close them first, or Caddy
-# may reuse a connection at the moment we drop it.
-KEEP_ALIVE_TIMEOUT = 180.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,32 +26,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def hypercorn_config(config: Config) -> HypercornConfig:
-    hc = HypercornConfig()
-    hc.bind = [f"{config['service_host']}:{config['core_port']}"]
-    hc.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
-    hc.graceful_timeout = float(config["proxy.shutdown_grace"])
-    hc.accesslog = None
-    # Date and Server come from the upstream with the rest of its headers; two of each would be
-    # ambiguous to clients.
-    hc.include_date_header = False
-    hc.include_server_header = False
-    # Hypercorn's messages go through our logging set-up (one format, no duplicate lines).
-    hc.errorlog = logging.getLogger("hypercorn.error")
-    return hc
-
-
-def log_level(config: Config) -> str:
-    """``log_level`` as a logging level name, or ConfigError naming the ones there are."""
-    level = str(config["log_level"]).upper()
-    if level not in logging.getLevelNamesMapping():
-        raise ConfigError(
-            f"log_level: unknown level {config['log_level']!r} "
-            "(expected debug, info, warning or error)"
-        )
-    return level
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     flags = {
@@ -75,24 +39,22 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(flags=flags, config_file=args.config)
         if config.persist:
             check_schema(require_db_dir(config))
-        level = log_level(config)
+        level = log_level_name(config["log_level"])
         # Read (or create) the key now: a damaged key file is a one-line error here, where in
         # the app's lifespan it would be a traceback.
         load_hash_key(config)
     except (ConfigError, SchemaError) as exc:
         print(f"proxy-core: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    serve(
+        create_app(config),
+        host=str(config["service_host"]),
+        port=int(config["core_port"]),
+        graceful_timeout=float(config["proxy.shutdown_grace"]),
+        log_level=level,
+        # Date and Server come from the upstream with the rest of its headers.
+        server_headers=False,
     )
-    app = cast(ASGIFramework, create_app(config))
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        asyncio.run(serve(app, hypercorn_config(config)))
-    else:
-        uvloop.run(serve(app, hypercorn_config(config)))
     return 0
 
 

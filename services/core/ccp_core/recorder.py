@@ -261,8 +261,9 @@ class Recorder:
                 self._added_bytes += body_size(record)
                 self._wake.set()
                 return
-            # Finished after the writer ended: write it here, synchronously (shutdown only).
-            self._write([record], spill=False)
+            # Finished after the writer ended, so this runs on the event loop: no database work
+            # here, only a spool append (replayed at the next start), then the file is let go.
+            self._write([record], spill=True)
             self._guard("closing", self._sink.close)
 
     def _writer_alive(self) -> bool:

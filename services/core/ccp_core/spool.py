@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
 FAILED_SUFFIX = ".failed"
 CORRUPT_SUFFIX = ".corrupt"
+# A file being created, before it is locked and gets its ``*.jsonl`` name.
+CREATING_SUFFIX = ".creating"
 # Files are replayed whole, one per step: small files keep each step (and the time the writer is
 # away from the live queue) short.
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -198,14 +200,27 @@ class Spool:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._n += 1
             path = self.directory / f"{self._prefix}-{self._n:06d}{SUFFIX}"
-            handle = path.open("ab")
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                raise
-            self._handle, self._path = handle, path
+            self._handle, self._path = create_locked(path), path
         return self._handle, self._path
+
+
+def create_locked(path: Path) -> BinaryIO:
+    """Open a new spool file that no replay can take before its records are in it.
+
+    Made under a name replays do not look at, locked, and only then renamed: a ``*.jsonl`` that
+    exists unlocked, even for a moment, may be claimed by another process's replay, found empty
+    and removed, and what we append after that goes to a file nobody will ever read.
+    """
+    hidden = path.with_name(f".{path.name}{CREATING_SUFFIX}")
+    handle = hidden.open("ab")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        hidden.rename(path)
+    except OSError:
+        handle.close()
+        hidden.unlink(missing_ok=True)
+        raise
+    return handle
 
 
 def _name_key(path: Path) -> tuple[int, tuple[int, ...], str]:

@@ -1,7 +1,9 @@
 """The tee: upstream bytes go to the client untouched while a copy is decoded and watched.
 
 Every chunk is sent before it is looked at, so watching can never delay the stream; a copy that
-cannot be decoded or parsed stops being watched, the stream carries on.
+cannot be decoded or parsed stops being watched, the stream carries on. A compressed body is also
+kept as it came, so one that cannot be decoded (an encoding we do not read, stacked encodings,
+corrupt data) is still recorded whole: as its wire bytes, with ``undecoded`` saying why.
 """
 
 from __future__ import annotations
@@ -30,16 +32,22 @@ class Tee:
         "_decode",
         "_json",
         "_parts",
+        "_raw",
         "_summary",
         "_watcher",
         "_watching",
+        "content_encoding",
         "first_delta_at",
         "size",
+        "undecoded",
     )
 
     def __init__(self, content_type: str | None, content_encoding: str | None) -> None:
         self.size = 0
         self.first_delta_at: float | None = None
+        self.content_encoding = content_encoding
+        # Why the copy stopped being decoded; the recorded body is then the wire bytes.
+        self.undecoded: str | None = None
         self._parts: list[bytes] = []
         self._summary: ResponseSummary | None = None
         media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -52,9 +60,15 @@ class Tee:
         except DecodeError as exc:
             log.info("not watching a response: %s", exc)
             self._decode = None
+            self.undecoded = str(exc)
+        # The wire bytes, kept while decoding may still fail; an identity body is its own copy.
+        identity = self._decode is not None and self._decode is decoder_for(None)
+        self._raw: list[bytes] | None = None if identity else []
 
     def feed(self, chunk: bytes, arrived: float) -> None:
         self.size += len(chunk)
+        if self._raw is not None:
+            self._raw.append(chunk)
         if self._decode is None:
             return
         try:
@@ -62,6 +76,8 @@ class Tee:
         except DecodeError as exc:
             log.warning("stopped decoding a response copy: %s", exc)
             self._decode = None
+            self.undecoded = f"content-encoding {self.content_encoding!r}: {exc}"
+            self._parts = []  # the wire bytes are what gets recorded now
             return
         self._parts.append(plain)
         watcher = self._watcher
@@ -78,12 +94,17 @@ class Tee:
             self.first_delta_at = arrived
 
     def body(self) -> bytes:
+        """The decoded body; the wire bytes when it could not be decoded (see ``undecoded``)."""
+        if self.undecoded is not None and self._raw is not None:
+            return b"".join(self._raw)
         return b"".join(self._parts)
 
     def finish(self) -> ResponseSummary:
         """The facts seen; computed once (the stream may end down more than one path)."""
         if self._summary is not None:
             return self._summary
+        if self.undecoded is None:
+            self._raw = None  # decoded to the end: the wire copy is not needed
         if self._watcher is not None:
             if self._watching:
                 try:
@@ -93,7 +114,7 @@ class Tee:
             self._summary = self._watcher.summary
         else:
             self._summary = ResponseSummary()
-            if self._json and self._parts:
+            if self._json and self._parts and self.undecoded is None:
                 try:
                     self._summary.apply_body(orjson.loads(self.body()))
                 except orjson.JSONDecodeError as exc:

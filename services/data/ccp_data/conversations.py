@@ -11,19 +11,19 @@ interleaving with the old one. Pure functions, no I/O.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from ccp_shared.session import session_of as session_of
+
 MAIN_AGENT = "main"
 # Parts of a block that vary between copies of the same message.
 _CACHE_KEYS = frozenset({"cache_control"})
 _VOLATILE_KEYS = frozenset({"cache_control", "citations"})
 _UNSTABLE_BLOCKS = frozenset({"thinking", "redacted_thinking"})
-_LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]{36})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +44,6 @@ class Message:
     @property
     def kind(self) -> str:
         return message_kind(self.role, self.content)
-
-
-def session_of(header_session: str | None, body: Any) -> str | None:
-    """The session id: the header core stored, else ``metadata.user_id`` (JSON or legacy form)."""
-    if header_session:
-        return header_session
-    metadata = body.get("metadata") if isinstance(body, dict) else None
-    user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if not isinstance(user_id, str):
-        return None
-    if user_id.startswith("{"):
-        try:
-            parsed = orjson.loads(user_id)
-        except orjson.JSONDecodeError:
-            return None
-        session = parsed.get("session_id") if isinstance(parsed, dict) else None
-        return session if isinstance(session, str) and session else None
-    legacy = _LEGACY_SESSION.search(user_id)
-    return legacy.group(1) if legacy else None
 
 
 def normalize_content(content: Any) -> list[dict[str, Any]]:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-from typing import cast
-
-from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.typing import ASGIFramework
 
 from ccp_data.app import create_app
 from ccp_data.indexer import IndexerError, check_fts5
 from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
+from ccp_shared.serve import log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema, connect
 
-# Longer than Caddy's idle keep-alive, so Caddy never reuses a connection we are closing.
-KEEP_ALIVE_TIMEOUT = 180.0
+# Long enough for an API read to finish once SIGTERM stops new ones.
+GRACEFUL_TIMEOUT = 5.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,18 +40,6 @@ def preflight(config: Config) -> None:
         conn.close()
 
 
-def hypercorn_config(config: Config) -> HypercornConfig:
-    hc = HypercornConfig()
-    hc.bind = [f"{config['service_host']}:{config['data_port']}"]
-    hc.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
-    hc.graceful_timeout = 5.0
-    hc.accesslog = None
-    # Hypercorn logs through our root handler (basicConfig) instead of printing each line twice.
-    hc.errorlog = logging.getLogger("hypercorn.error")
-    hc.loglevel = str(config["log_level"]).upper()
-    return hc
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     flags = {
@@ -69,20 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(flags=flags, config_file=args.config)
         preflight(config)
+        level = log_level_name(config["log_level"])
     except (ConfigError, SchemaError, IndexerError) as exc:
         print(f"proxy-data: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=str(config["log_level"]).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    serve(
+        create_app(config),
+        host=str(config["service_host"]),
+        port=int(config["data_port"]),
+        graceful_timeout=GRACEFUL_TIMEOUT,
+        log_level=level,
     )
-    app = cast(ASGIFramework, create_app(config))
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        asyncio.run(serve(app, hypercorn_config(config)))
-    else:
-        uvloop.run(serve(app, hypercorn_config(config)))
     return 0
 
 

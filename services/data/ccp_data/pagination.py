@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from ccp_data.errors import BadRequest
+from ccp_shared.errors import InvalidRequest
 
 Key = int | float | str
 KeyTypes = tuple[type, ...]
@@ -38,13 +38,13 @@ def decode_cursor(token: str | None, types: KeyTypes) -> tuple[Key, ...] | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         key = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise BadRequest("cursor: not a cursor this API returned") from None
+        raise InvalidRequest("cursor: not a cursor this API returned") from None
     if not isinstance(key, list) or len(key) != len(types):
-        raise BadRequest("cursor: not a cursor this API returned")
+        raise InvalidRequest("cursor: not a cursor this API returned")
     checked: list[Key] = []
     for value, kind in zip(key, types, strict=True):
         if isinstance(value, bool) or not _fits(value, kind):
-            raise BadRequest("cursor: not a cursor this API returned")
+            raise InvalidRequest("cursor: not a cursor this API returned")
         checked.append(float(value) if kind is float else value)
     return tuple(checked)
 
@@ -65,7 +65,9 @@ def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int =
     try:
         limit = int(raw)
     except ValueError:
-        raise BadRequest(f"limit: expected an integer from 1 to {maximum}, got {raw!r}") from None
+        raise InvalidRequest(
+            f"limit: expected an integer from 1 to {maximum}, got {raw!r}"
+        ) from None
     if not 1 <= limit <= maximum:
-        raise BadRequest(f"limit: expected an integer from 1 to {maximum}, got {limit}")
+        raise InvalidRequest(f"limit: expected an integer from 1 to {maximum}, got {limit}")
     return limit

@@ -1,6 +1,6 @@
 """``since``/``until`` parameters: ISO-8601, unix seconds, or a span ago such as ``24h``.
 
-Pure functions; ``now`` is passed in so tests are exact. Every malformed value is a BadRequest
+Pure functions; ``now`` is passed in so tests are exact. Every malformed value is a InvalidRequest
 naming the parameter.
 """
 
@@ -10,7 +10,7 @@ import math
 import re
 from datetime import UTC, datetime
 
-from ccp_data.errors import BadRequest
+from ccp_shared.errors import InvalidRequest
 
 _SPAN = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d|w)$")
 _SPAN_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -27,14 +27,14 @@ def parse_time(raw: str, *, name: str, now: float) -> float:
     """
     value = _parse(raw, name=name, now=now)
     if not (math.isfinite(value) and 0.0 <= value <= _MAX_SECONDS):
-        raise BadRequest(f"{name}: {raw!r} is out of range (1970-01-01 to 9999-12-31)")
+        raise InvalidRequest(f"{name}: {raw!r} is out of range (1970-01-01 to 9999-12-31)")
     return value
 
 
 def _parse(raw: str, *, name: str, now: float) -> float:
     text = raw.strip()
     if not text:
-        raise BadRequest(f"{name}: empty; give ISO-8601, unix seconds, or a span such as 24h")
+        raise InvalidRequest(f"{name}: empty; give ISO-8601, unix seconds, or a span such as 24h")
     if text == "now":
         return now
     span = _SPAN.match(text)
@@ -45,7 +45,7 @@ def _parse(raw: str, *, name: str, now: float) -> float:
     except ValueError:
         return _parse_iso(text, name)
     if not math.isfinite(number) or number < 0:
-        raise BadRequest(f"{name}: {raw!r} is not a time")
+        raise InvalidRequest(f"{name}: {raw!r} is not a time")
     return number / 1000.0 if number > _MS_THRESHOLD else number
 
 
@@ -53,7 +53,7 @@ def _parse_iso(text: str, name: str) -> float:
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise BadRequest(
+        raise InvalidRequest(
             f"{name}: {text!r} is not a time; give ISO-8601 (2026-01-01T10:00:00Z), "
             "unix seconds, or a span such as 24h"
         ) from None
@@ -62,7 +62,7 @@ def _parse_iso(text: str, name: str) -> float:
     try:
         return moment.timestamp()
     except (OverflowError, ValueError):
-        raise BadRequest(f"{name}: {text!r} is out of range") from None
+        raise InvalidRequest(f"{name}: {text!r} is out of range") from None
 
 
 def parse_range(
@@ -81,5 +81,5 @@ def parse_range(
     else:
         start = None
     if start is not None and end is not None and start > end:
-        raise BadRequest("since: must not be after until")
+        raise InvalidRequest("since: must not be after until")
     return start, end

@@ -24,34 +24,10 @@ from werkzeug import Response as WerkzeugResponse
 from ccp_core.app import create_app
 from ccp_shared.config import Config, load_config
 from ccp_shared.records import RequestRecord
+from tests.support.fake_recorder import FakeRecorder
 from tests.support.fake_upstream import FakeUpstream, events_of, usage_for
 
 HEADERS = {"x-api-key": "sk-ant-test-0000", "anthropic-version": "2023-06-01"}
-
-
-class FakeRecorder:
-    """Keeps submitted records in memory (the real recorder has its own tests)."""
-
-    def __init__(self) -> None:
-        self.records: list[RequestRecord] = []
-        self.started = self.stopped = False
-        self.healthy = True
-        self.pending = 0
-
-    def start(self) -> None:
-        self.started = True
-
-    def submit(self, record: RequestRecord) -> None:
-        self.records.append(record)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopped = True
-
-    def stats(self) -> dict[str, int]:
-        return {"queue_depth": 0, "written": len(self.records), "spool_pending": self.pending}
-
-    def database_ok(self) -> bool:
-        return self.healthy
 
 
 def make_config(tmp_path: Path, base_url: str, **flags: Any) -> Config:

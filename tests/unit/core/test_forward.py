@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from ccp_core.errors import BodyTooLarge, InvalidRequest
-from ccp_core.forward import ClientGone, parse_request, read_body
+from ccp_core.exchange import Exchange
+from ccp_core.forward import ClientGone, parse_request, plan, read_body
+from tests.unit.core.test_exchange import SCOPE, make_core
+
+ACCOUNT = "0a1b2c3d-0000-4000-8000-000000000001"
+LEGACY_SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 
 
 def receiver(messages: list[dict[str, Any]]) -> Any:
@@ -48,8 +55,42 @@ def test_client_leaving_mid_body_is_noticed() -> None:
 
 def test_model_and_stream_are_read_and_nothing_else_is_checked() -> None:
     body = b'{"model": "claude-x", "stream": true, "messages": [{"role": "system"}], "new": 1}'
-    assert parse_request(body) == ("claude-x", True)
-    assert parse_request(b'{"model": "m"}') == ("m", False)
+    assert parse_request(body) == ("claude-x", True, None)
+    assert parse_request(b'{"model": "m"}') == ("m", False, None)
+
+
+JSON_USER_ID = orjson.dumps(
+    {"device_id": "d" * 64, "account_uuid": "acc", "session_id": "json-session"}
+).decode()
+LEGACY_USER_ID = f"user_{'ab' * 32}_account_{ACCOUNT}_session_{LEGACY_SESSION}"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "session"),
+    [(JSON_USER_ID, "json-session"), (LEGACY_USER_ID, LEGACY_SESSION), ("someone", None)],
+)
+def test_the_session_is_read_from_metadata_user_id(user_id: str, session: str | None) -> None:
+    body = orjson.dumps({"model": "m", "metadata": {"user_id": user_id}})
+    assert parse_request(body).body_session == session
+
+
+def plan_session(tmp_path: Path, headers: list[tuple[bytes, bytes]], user_id: str) -> str | None:
+    core, _ = make_core(tmp_path)
+    exchange = Exchange(core, {**SCOPE, "headers": headers})
+    plan(core, exchange.record, orjson.dumps({"model": "m", "metadata": {"user_id": user_id}}))
+    return exchange.record.session_id
+
+
+def test_a_request_without_the_session_header_gets_its_session_from_the_body(
+    tmp_path: Path,
+) -> None:
+    assert plan_session(tmp_path, [], JSON_USER_ID) == "json-session"
+    assert plan_session(tmp_path, [], LEGACY_USER_ID) == LEGACY_SESSION
+
+
+def test_the_session_header_wins_over_the_body(tmp_path: Path) -> None:
+    header = [(b"x-claude-code-session-id", b"header-session")]
+    assert plan_session(tmp_path, header, JSON_USER_ID) == "header-session"
 
 
 @pytest.mark.parametrize(

@@ -238,8 +238,15 @@ def test_stop_drains_the_queue_and_later_records_are_still_written(
     recorder.stop()
     assert len(ids_in(data_dir / "ccp.db")) == 500
     recorder.stop()  # idempotent
-    recorder.submit(record(999))  # finished after shutdown began: written synchronously
-    assert "req-00999" in ids_in(data_dir / "ccp.db")
+    # Finished after the writer ended: submit() runs on the event loop, so the record goes to
+    # the spool (a file append), not to SQLite; the next start replays it.
+    recorder.submit(record(999))
+    assert "req-00999" not in ids_in(data_dir / "ccp.db")
+    assert b"req-00999" in spool_bytes(data_dir)
+    after, _ = make_recorder()
+    after.start()
+    wait_until(lambda: "req-00999" in ids_in(data_dir / "ccp.db"), "the next start replays it")
+    assert len(ids_in(data_dir / "ccp.db")) == 501
 
 
 def test_stop_without_start_still_writes_what_was_submitted(
@@ -483,3 +490,39 @@ def test_records_neither_database_nor_spool_can_take_are_held_and_retried(
     sink.tick()
     assert sink.counters()["held"] == 0 and sink.counters()["spool_pending"] == 2
     sink.close()
+
+
+def test_a_database_upgraded_past_this_version_is_still_written(data_dir: Path) -> None:
+    # A newer proxy-data's `ccp db upgrade` moved the revision on; the columns we write remain.
+    db = data_dir / "ccp.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0042_from_the_future'")
+    conn.close()
+    sink = DatabaseSink(db, Spool(data_dir / "spool"))
+    sink.open()
+    try:
+        assert sink.healthy
+        sink.write([record(1)])
+    finally:
+        sink.close()
+    assert ids_in(db) == ["req-00001"]
+    assert sink.spooled == 0
+
+
+def test_an_older_schema_is_refused_naming_the_fix(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = data_dir / "ccp.db"
+    for path in data_dir.glob("ccp.db*"):
+        path.unlink()
+    upgrade(db, "0002")
+    sink = DatabaseSink(db, Spool(data_dir / "spool"))
+    sink.open()
+    try:
+        assert not sink.healthy
+        sink.write([record(1)])
+    finally:
+        sink.close()
+    assert ids_in(db) == []
+    assert sink.spooled == 1
+    assert "run `ccp db upgrade`" in caplog.text

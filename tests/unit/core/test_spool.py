@@ -4,10 +4,14 @@ import fcntl
 import io
 import os
 import re
+import sqlite3
 from pathlib import Path
 
 import orjson
+import pytest
 
+import ccp_core.spool as spool_module
+from ccp_core.db_sink import DatabaseSink
 from ccp_core.spool import (
     Spool,
     count_lines,
@@ -130,3 +134,39 @@ def test_finish_keeps_corrupt_lines_and_quarantine_renames(tmp_path: Path) -> No
     assert target.name == f"{path.name}.failed"
     assert orjson.loads(target.read_bytes())["id"] == "req-3"
     assert spool.files() == [] and spool.pending == 0
+
+
+def test_a_replay_between_creating_and_locking_a_new_file_loses_nothing(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process (sharing DATA_DIR, its database healthy) replays the spool at the worst
+    # moment: after this process created its next file and before it locked it.
+    other = DatabaseSink(data_dir / "ccp.db", Spool(data_dir / "spool"), probe_interval=0.0)
+    other.open()
+    real_flock = fcntl.flock
+    interleaved: list[list[str]] = []
+
+    class Interleave:
+        LOCK_EX, LOCK_NB = fcntl.LOCK_EX, fcntl.LOCK_NB
+
+        @staticmethod
+        def flock(fd: int, operation: int) -> None:
+            if not interleaved:
+                interleaved.append([p.name for p in (data_dir / "spool").iterdir()])
+                other.tick()
+            real_flock(fd, operation)
+
+    monkeypatch.setattr(spool_module, "fcntl", Interleave)
+    spool = Spool(data_dir / "spool")
+    spool.append([record(n, status="ok") for n in range(3)])
+    monkeypatch.undo()
+    spool.close()
+    other.tick()
+    other.close()
+    with sqlite3.connect(data_dir / "ccp.db") as conn:
+        rows = [row[0] for row in conn.execute("SELECT id FROM requests ORDER BY id")]
+    conn.close()
+    assert rows == ["req-0", "req-1", "req-2"]
+    assert not list((data_dir / "spool").iterdir())
+    assert interleaved  # the replay did run in the gap
+    assert not any(name.endswith(".jsonl") for name in interleaved[0])

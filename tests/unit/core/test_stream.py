@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import orjson
 import pytest
 
@@ -58,18 +60,41 @@ def test_compressed_copy_is_decoded_and_size_counts_wire_bytes() -> None:
     assert tee.body() == START + DELTA + END
 
 
-def test_undecodable_copy_is_dropped_quietly() -> None:
+def test_an_undecodable_copy_keeps_the_wire_bytes() -> None:
+    wire = b"this is not gzip at all" + START
     tee = Tee("text/event-stream", "gzip")
-    tee.feed(b"this is not gzip at all", 1.0)
-    tee.feed(START, 2.0)
-    assert tee.size == len(b"this is not gzip at all") + len(START)
-    assert tee.body() == b"" and tee.finish().model is None
+    tee.feed(wire[:23], 1.0)
+    tee.feed(wire[23:], 2.0)
+    assert tee.size == len(wire)
+    assert tee.body() == wire and tee.finish().model is None
+    assert tee.undecoded is not None and "gzip" in tee.undecoded
 
 
-def test_unknown_encoding_is_not_watched() -> None:
-    tee = Tee("text/event-stream", "compress")
+def test_a_copy_corrupt_part_way_keeps_the_wire_bytes_not_a_truncated_body() -> None:
+    packed = gzip.compress(START + DELTA * 200 + END)
+    half = len(packed) // 2
+    wire = packed[:half] + bytes(range(256)) + packed[half:]
+    tee = Tee("text/event-stream", "gzip")
+    for i in range(0, len(wire), 64):
+        tee.feed(wire[i : i + 64], float(i))
+    assert tee.undecoded is not None
+    assert tee.body() == wire
+    assert tee.finish().input_tokens == 5  # what was decoded before the damage still counts
+
+
+def test_stacked_encodings_are_kept_as_wire_bytes() -> None:
+    wire = brotli.compress(gzip.compress(b'{"type":"message","usage":{"input_tokens":3}}'))
+    tee = Tee("application/json", "gzip, br")
+    tee.feed(wire, 1.0)
+    assert tee.body() == wire
+    assert tee.undecoded is not None and "gzip, br" in tee.undecoded
+    assert tee.finish().input_tokens is None  # usage unknown, not guessed
+
+
+def test_an_identity_body_is_not_kept_twice() -> None:
+    tee = Tee("text/event-stream", None)
     tee.feed(START, 1.0)
-    assert tee.body() == b"" and tee.size == len(START)
+    assert tee._raw is None and tee.undecoded is None
 
 
 def test_json_bodies_are_read_once_complete() -> None:
@@ -155,3 +180,26 @@ def test_cancelled_while_sending_the_head_closes_the_upstream_response(tmp_path:
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(relay(response, send, Exchange(core, SCOPE)))  # type: ignore[arg-type]
     assert response.closed and not response.released
+
+
+class StackedEncodingResponse(FakeUpstreamResponse):
+    headers = {"content-type": "application/json", "content-encoding": "gzip, br"}
+    raw_headers = ((b"content-type", b"application/json"), (b"content-encoding", b"gzip, br"))
+
+
+def test_the_record_of_an_undecodable_response_holds_its_wire_bytes(tmp_path: Path) -> None:
+    core, recorder = make_core(tmp_path)
+    wire = brotli.compress(gzip.compress(b'{"type":"message"}'))
+    response = StackedEncodingResponse([wire[:4], wire[4:]])
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    asyncio.run(relay(response, send, Exchange(core, SCOPE)))  # type: ignore[arg-type]
+    (record,) = recorder.records
+    assert record.status == "ok" and record.response_bytes == len(wire)
+    assert isinstance(record.response_body, str)
+    assert base64.b64decode(record.response_body) == wire
+    assert record.route_decision is not None
+    note = record.route_decision["response_body"]
+    assert (note["stored_as"], note["content_encoding"]) == ("base64", "gzip, br")

@@ -11,17 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from ccp_data.errors import (
-    EXCEPTION_HANDLERS,
-    BadRequest,
-    DatabaseUnavailable,
-    NotFound,
-    QueryTimeout,
-)
+from ccp_data.errors import EXCEPTION_HANDLERS, DatabaseUnavailable, QueryTimeout
+from ccp_shared.errors import InvalidRequest, NotFound
 
 
 async def bad(request: Request) -> Response:
-    raise BadRequest("limit: expected an integer")
+    raise InvalidRequest("limit: expected an integer")
 
 
 async def missing(request: Request) -> Response:

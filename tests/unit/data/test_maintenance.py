@@ -7,7 +7,7 @@ from pathlib import Path
 from ccp_data.maintenance import Maintenance
 from ccp_data.pricing import load_price_table
 from ccp_shared.store import connect
-from tests.integration.stack import wait_until
+from tests.support.polling import wait_until
 from tests.support.usage import config_for, usage_record, write
 
 

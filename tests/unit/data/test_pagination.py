@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccp_data.errors import BadRequest
 from ccp_data.pagination import decode_cursor, encode_cursor, parse_limit
+from ccp_shared.errors import InvalidRequest
 
 
 def test_a_cursor_round_trips_and_is_opaque_url_safe_text() -> None:
@@ -44,7 +44,7 @@ def test_no_cursor_means_the_first_page(token: str | None) -> None:
     ],
 )
 def test_bad_cursors_are_bad_requests(token: str) -> None:
-    with pytest.raises(BadRequest, match="cursor"):
+    with pytest.raises(InvalidRequest, match="cursor"):
         decode_cursor(token, (float, int))
 
 
@@ -52,7 +52,7 @@ def test_bad_cursors_are_bad_requests(token: str) -> None:
 def test_any_text_is_a_cursor_or_a_bad_request(token: str) -> None:
     try:
         decode_cursor(token, (float, int))
-    except BadRequest:
+    except InvalidRequest:
         pass
 
 
@@ -63,5 +63,5 @@ def test_limits(raw: str | None, expected: int) -> None:
 
 @pytest.mark.parametrize("raw", ["0", "501", "-1", "ten", "1.5"])
 def test_bad_limits_name_the_parameter(raw: str) -> None:
-    with pytest.raises(BadRequest, match="limit"):
+    with pytest.raises(InvalidRequest, match="limit"):
         parse_limit(raw)

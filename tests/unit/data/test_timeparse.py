@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccp_data.errors import BadRequest
 from ccp_data.timeparse import parse_range, parse_time
+from ccp_shared.errors import InvalidRequest
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -51,7 +51,7 @@ def test_accepted_forms(raw: str, expected: float) -> None:
     ],
 )
 def test_rejected_forms_name_the_parameter(raw: str) -> None:
-    with pytest.raises(BadRequest, match=r"^until: "):
+    with pytest.raises(InvalidRequest, match=r"^until: "):
         parse_time(raw, name="until", now=NOW)
 
 
@@ -59,7 +59,7 @@ def test_rejected_forms_name_the_parameter(raw: str) -> None:
 def test_any_text_is_a_time_or_a_bad_request(raw: str) -> None:
     try:
         value = parse_time(raw, name="since", now=NOW)
-    except BadRequest:
+    except InvalidRequest:
         return
     assert 0 <= value <= 253402300799.0  # 1970 to 9999-12-31
 
@@ -68,5 +68,5 @@ def test_range_defaults_and_order() -> None:
     assert parse_range(None, None, now=NOW) == (NOW - 86400, None)
     assert parse_range(None, "now", now=NOW, default_span=60) == (NOW - 60, NOW)
     assert parse_range(None, None, now=NOW, default_span=None) == (None, None)
-    with pytest.raises(BadRequest, match="since"):
+    with pytest.raises(InvalidRequest, match="since"):
         parse_range("1h", "2h", now=NOW)

@@ -172,3 +172,22 @@ def test_a_missing_config_file_or_db_directory_is_a_clear_error(tmp_path: Path) 
     config = load_config(environ={"DATA_DIR": str(tmp_path / "missing")})
     with pytest.raises(ConfigError, match=r"mkdir -p .*missing.*ccp db upgrade"):
         require_db_dir(config)
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error", "critical"])
+def test_log_levels_are_accepted_in_any_case(level: str) -> None:
+    assert load_config(environ={"CCP_LOG_LEVEL": level})["log_level"] == level
+
+
+@pytest.mark.parametrize("level", ["verbose", "", "warn "])
+def test_an_unknown_log_level_is_a_config_error_naming_the_key(level: str) -> None:
+    with pytest.raises(ConfigError, match=r"^log_level: unknown level .*critical"):
+        load_config(environ={"CCP_LOG_LEVEL": level})
+
+
+def test_force_haiku_to_zai_needs_a_zai_key() -> None:
+    with pytest.raises(ConfigError, match="ZAI_API_KEY"):
+        load_config(environ={"FORCE_HAIKU_TO_ZAI": "1"})
+    with pytest.raises(ConfigError, match=r"providers\.zai\.api_key.*ZAI_API_KEY"):
+        load_config(environ={"FORCE_HAIKU_TO_ZAI": "true", "ZAI_HEADER_MODE": "bearer"})
+    assert load_config(environ={"FORCE_HAIKU_TO_ZAI": "1", "ZAI_API_KEY": "k"}).providers["zai"]

@@ -9,7 +9,13 @@ from alembic import command
 from ccp_shared import schema
 from ccp_shared.migrate import alembic_config, current_revision, head_revision, upgrade
 from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS
-from ccp_shared.store import SCHEMA_HEAD, SchemaError, check_schema, connect
+from ccp_shared.store import (
+    SCHEMA_HEAD,
+    SCHEMA_REVISIONS,
+    SchemaError,
+    check_schema,
+    connect,
+)
 
 
 def test_one_head_and_it_is_what_the_code_expects() -> None:
@@ -89,3 +95,43 @@ def test_a_percent_sign_in_the_database_path_is_taken_literally(
     assert alembic_config(db).get_main_option("sqlalchemy.url") == f"sqlite:///{db}"
     upgrade(db)
     assert current_revision(db) == SCHEMA_HEAD
+
+
+def test_the_known_revisions_are_the_migrations_history() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(":memory:"))
+    history = [rev.revision for rev in script.walk_revisions()][::-1]
+    assert tuple(history) == SCHEMA_REVISIONS
+
+
+def set_revision(db: Path, revision: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    conn.close()
+
+
+def test_a_writer_accepts_a_newer_revision_that_has_its_columns(data_dir: Path) -> None:
+    # `ccp db upgrade` run for a newer proxy-data: readers stay strict, the writer goes on.
+    db = data_dir / "ccp.db"
+    set_revision(db, "0042_from_the_future")
+    check_schema(db, writer=True)
+    with pytest.raises(SchemaError, match=r"0042_from_the_future.*ccp db upgrade"):
+        check_schema(db)
+
+
+def test_a_writer_refuses_an_older_revision_naming_the_fix(tmp_path: Path) -> None:
+    db = tmp_path / "ccp.db"
+    upgrade(db, "0002")
+    with pytest.raises(SchemaError, match=r"revision 0002.*ccp db upgrade"):
+        check_schema(db, writer=True)
+
+
+def test_a_writer_refuses_a_newer_revision_without_its_columns(data_dir: Path) -> None:
+    db = data_dir / "ccp.db"
+    set_revision(db, "0042_from_the_future")
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE requests DROP COLUMN agent_id")
+    conn.close()
+    with pytest.raises(SchemaError, match=r"requests\.agent_id.*ccp db upgrade"):
+        check_schema(db, writer=True)

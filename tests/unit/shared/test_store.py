@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from ccp_shared.records import RequestRecord
-from ccp_shared.store import connect, write_batch
+from ccp_shared.store import connect, in_transaction, insert_records, write_batch
 
 
 def record(rid: str, **fields: object) -> RequestRecord:
@@ -84,3 +84,40 @@ def test_jsonl_round_trip_matches_the_database_shape() -> None:
     assert (loaded.model, loaded.route_decision) == ("m", {"k": 1})
     with pytest.raises(ValueError, match="id and ts_start"):
         RequestRecord.from_json(b'{"model": "x"}')
+
+
+class RollbackFails(sqlite3.Connection):
+    """A connection whose ROLLBACK fails too, as it does when the connection itself broke."""
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("disk I/O error during rollback")
+        return super().execute(sql, *args)  # type: ignore[arg-type]
+
+
+def test_a_failing_rollback_does_not_hide_the_error_that_caused_it(data_dir: Path) -> None:
+    conn = sqlite3.connect(data_dir / "ccp.db", isolation_level=None, factory=RollbackFails)
+    broken = record("x")
+    broken.method = None  # NOT NULL column
+    with pytest.raises(sqlite3.IntegrityError):
+        write_batch(conn, [broken])
+    conn.close()
+
+
+def test_in_transaction_commits_or_rolls_back(data_dir: Path) -> None:
+    conn = connect(data_dir / "ccp.db")
+    in_transaction(conn, lambda: write_rows(conn, "a"))
+
+    def fail() -> None:
+        write_rows(conn, "b")
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError):
+        in_transaction(conn, fail)
+    assert [r[0] for r in conn.execute("SELECT id FROM requests")] == ["a"]
+    assert not conn.in_transaction
+    conn.close()
+
+
+def write_rows(conn: sqlite3.Connection, rid: str) -> None:
+    insert_records(conn, [record(rid)])

@@ -10,13 +10,13 @@ from starlette.routing import Route
 
 from ccp_data.api import params
 from ccp_data.classify import HELPER_CLASSES, MAIN, SUBAGENT
-from ccp_data.errors import BadRequest, NotFound
 from ccp_data.jsonresponse import ORJSONResponse
 from ccp_data.pagination import decode_cursor, encode_cursor, parse_limit
 from ccp_data.queries import conversations as queries
 from ccp_data.queries import search as search_queries
 from ccp_data.search import QueryError, to_fts
 from ccp_data.timeparse import parse_range
+from ccp_shared.errors import InvalidRequest, NotFound
 
 MESSAGES_DEFAULT_LIMIT = 500
 MESSAGES_MAX_LIMIT = 2000
@@ -39,7 +39,7 @@ async def list_conversations(request: Request) -> Response:
     since, until = _range(request)
     kind = params.text(request, "kind")
     if kind is not None and kind not in CONVERSATION_KINDS:
-        raise BadRequest(f"kind: expected one of {', '.join(sorted(CONVERSATION_KINDS))}")
+        raise InvalidRequest(f"kind: expected one of {', '.join(sorted(CONVERSATION_KINDS))}")
     f = queries.ConversationFilter(
         session=params.text(request, "session"),
         kind=kind,
@@ -59,7 +59,7 @@ def _conversation_id(request: Request) -> int:
     raw = request.path_params["conversation_id"]
     # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise BadRequest(f"id: a conversation id is a positive integer, got {raw!r}")
+        raise InvalidRequest(f"id: a conversation id is a positive integer, got {raw!r}")
     return int(raw)
 
 
@@ -94,7 +94,7 @@ async def search(request: Request) -> Response:
     since, until."""
     q = request.query_params.get("q")
     if q is None or not q.strip():
-        raise BadRequest("q: give the text to search for")
+        raise InvalidRequest("q: give the text to search for")
     since, until = _range(request)
     f = search_queries.SearchFilter(
         model=params.text(request, "model"),
@@ -108,14 +108,14 @@ async def search(request: Request) -> Response:
     cursor = decode_cursor(params.text(request, "cursor"), (int,))
     offset = int(cursor[0]) if cursor else 0
     if not 0 <= offset < search_queries.RANK_WINDOW:
-        raise BadRequest("cursor: not a cursor this API returned")
+        raise InvalidRequest("cursor: not a cursor this API returned")
     try:
         fts_query = to_fts(q)
         results, next_offset = await request.app.state.db.read(
             search_queries.search, fts_query, f, offset, limit
         )
     except QueryError as exc:  # the user's text, not our fault: say what to change
-        raise BadRequest(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     return ORJSONResponse(
         {
             "query": fts_query,

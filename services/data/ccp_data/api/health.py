@@ -12,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccp_data import __version__
-from ccp_data.errors import ApiError
 from ccp_data.jsonresponse import ORJSONResponse
+from ccp_shared.errors import ApiError
 
 INDEXER_DEAD = "failed"
 

@@ -1,4 +1,4 @@
-"""Query parameters shared by the stats and usage endpoints; each bad value is a BadRequest."""
+"""Query parameters shared by the stats and usage endpoints; each bad value is a InvalidRequest."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import time
 
 from starlette.requests import Request
 
-from ccp_data.errors import BadRequest
 from ccp_data.rollups import GRANULARITIES
 from ccp_data.timeparse import parse_range
+from ccp_shared.errors import InvalidRequest
 
 # Series are capped so one request cannot ask for millions of empty points.
 MAX_POINTS = 10_000
@@ -33,13 +33,13 @@ def time_range(request: Request, *, default_span: float) -> tuple[float, float]:
 def granularity(request: Request, *, default: str = "hour") -> str:
     value = text(request, "granularity") or default
     if value not in GRANULARITIES:
-        raise BadRequest(f"granularity: expected hour or day, got {value!r}")
+        raise InvalidRequest(f"granularity: expected hour or day, got {value!r}")
     return value
 
 
 def check_points(granularity: str, since: float, until: float) -> None:
     if (until - since) / GRANULARITIES[granularity] > MAX_POINTS:
-        raise BadRequest(
+        raise InvalidRequest(
             f"since/until: more than {MAX_POINTS} {granularity}s; narrow the range"
             + (" or use granularity=day" if granularity == "hour" else "")
         )

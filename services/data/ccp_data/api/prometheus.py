@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ccp_data.errors import ApiError
 from ccp_data.metrics import CONTENT_TYPE
 from ccp_data.rollups import WATERMARK_NAME
+from ccp_shared.errors import ApiError
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -12,12 +12,12 @@ from starlette.routing import Route
 from ccp_data.api import params
 from ccp_data.classify import CLASSES
 from ccp_data.cost import cost_of
-from ccp_data.errors import BadRequest, NotFound
 from ccp_data.jsonresponse import ORJSONResponse
 from ccp_data.pagination import decode_cursor, encode_cursor, parse_limit
 from ccp_data.pricing import PriceTable
 from ccp_data.queries import requests as queries
 from ccp_data.timeparse import parse_range
+from ccp_shared.errors import InvalidRequest, NotFound
 from ccp_shared.records import STATUSES
 
 MAX_ID_LENGTH = 200
@@ -27,10 +27,10 @@ SUMMARY_SPAN = 86400.0
 def request_filter(request: Request, *, default_span: float | None = None) -> queries.RequestFilter:
     status = params.text(request, "status")
     if status is not None and status not in STATUSES:
-        raise BadRequest(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        raise InvalidRequest(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
     cls = params.text(request, "class")
     if cls is not None and cls not in CLASSES:
-        raise BadRequest(f"class: expected one of {', '.join(CLASSES)}, got {cls!r}")
+        raise InvalidRequest(f"class: expected one of {', '.join(CLASSES)}, got {cls!r}")
     since, until = parse_range(
         params.text(request, "since"),
         params.text(request, "until"),
@@ -81,7 +81,7 @@ async def detail(request: Request) -> Response:
     """One request: masked headers, bodies, reassembled response, timings, tokens, cost."""
     request_id = request.path_params["request_id"]
     if len(request_id) > MAX_ID_LENGTH or not request_id.isprintable():
-        raise BadRequest("id: not a request id")
+        raise InvalidRequest("id: not a request id")
     item = await request.app.state.db.read(queries.get_request, request_id)
     if item is None:
         raise NotFound(f"no request with id {request_id!r}")

@@ -1,0 +1,86 @@
+"""Serving an ASGI app with hypercorn on uvloop, the same way for proxy-core and proxy-data.
+
+Hypercorn installs its own SIGINT/SIGTERM handlers when no shutdown trigger is given: a signal
+stops accepting connections and lets in-flight requests (long streams included) finish for up to
+``graceful_timeout`` seconds before the lifespan shutdown runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.typing import ASGIFramework
+
+from ccp_shared.config import ConfigError
+
+# Caddy keeps idle upstream connections for 2 minutes; we must not close them first, or Caddy
+# may reuse a connection at the moment we drop it.
+KEEP_ALIVE_TIMEOUT = 180.0
+# Any ASGI callable: Starlette types scope/receive/send more loosely than hypercorn does.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_level_name(value: object) -> str:
+    """``log_level`` as a logging level name, or ConfigError naming the ones there are."""
+    level = str(value).upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(
+            f"log_level: unknown level {value!r} (expected debug, info, warning or error)"
+        )
+    return level
+
+
+def hypercorn_config(
+    *,
+    host: str,
+    port: int,
+    graceful_timeout: float,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    server_headers: bool = True,
+) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"{host}:{port}"]
+    hc.keep_alive_timeout = keep_alive_timeout
+    hc.graceful_timeout = graceful_timeout
+    hc.accesslog = None
+    # A gateway passes on the upstream's Date and Server with the rest of its headers; two of
+    # each would be ambiguous to clients.
+    hc.include_date_header = server_headers
+    hc.include_server_header = server_headers
+    # Hypercorn's messages go through our root handler (one format, no duplicate lines).
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    return hc
+
+
+def serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    graceful_timeout: float,
+    log_level: str,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    server_headers: bool = True,
+) -> None:
+    """Run ``app`` until SIGINT/SIGTERM; ``log_level`` is a name from ``log_level_name``."""
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    config = hypercorn_config(
+        host=host,
+        port=port,
+        graceful_timeout=graceful_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        server_headers=server_headers,
+    )
+    running = hypercorn_serve(cast(ASGIFramework, app), config)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        asyncio.run(running)
+    else:
+        uvloop.run(running)
