@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -184,3 +185,23 @@ def test_refuses_to_start_when_the_database_directory_is_missing(tmp_path: Path)
     result = run_core("--db-path", str(tmp_path / "nope" / "ccp.db"))
     assert result.returncode == 2
     assert "does not exist" in result.stderr and str(tmp_path / "nope") in result.stderr
+
+
+def test_starts_and_records_on_a_database_a_newer_release_upgraded(
+    data_dir: Path, upstream: FakeUpstream
+) -> None:
+    # proxy-data may be upgraded (with `ccp db upgrade`) while proxy-core keeps running the
+    # older release: core must keep starting and recording as long as its tables are there.
+    db_path = data_dir / "ccp.db"
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with running_core(data_dir, upstream.url) as service:
+        response = httpx.post(
+            f"{base_url(service)}/v1/messages",
+            content=b'{"model": "claude-haiku-4-5", "max_tokens": 1, "messages": []}',
+            headers=HEADERS,
+        )
+        assert response.status_code == 200
+        row = fetch_record(db_path, response.headers["ccp-request-id"])
+        assert row["status"] == "ok"
+        assert httpx.get(service.health_url).json()["database"]["status"] == "ok"

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(flags=flags, config_file=args.config)
         if config.persist:
-            check_schema(require_db_dir(config))
+            check_schema(require_db_dir(config), writer=True)
         level = log_level_name(config["log_level"])
         # Read (or create) the key now: a damaged key file is a one-line error here, where in
         # the app's lifespan it would be a traceback.
