@@ -17,8 +17,6 @@ from typing import Any
 
 import orjson
 
-from ccp_shared.session import session_of as session_of
-
 MAIN_AGENT = "main"
 # Parts of a block that vary between copies of the same message.
 _CACHE_KEYS = frozenset({"cache_control"})

@@ -25,6 +25,7 @@ from ccp_data import assembly, classify
 from ccp_data import conversations as conv
 from ccp_data.conversations import Message
 from ccp_data.history import Histories
+from ccp_shared.session import session_of
 
 log = logging.getLogger("ccp_data.indexer")
 
@@ -127,7 +128,7 @@ def analyse(row: sqlite3.Row, histories: Histories | None = None) -> Analysis:
     result = Analysis(row["seq"], row["id"], row["ts_start"], ts_end, cls, model)
     if cls == classify.COUNT_TOKENS:
         return result  # a copy of a history being measured, not a turn
-    session = conv.session_of(row["session_id"], body)
+    session = session_of(row["session_id"], body)
     items = conv.message_items(body)
     prompt = _prompt(items, histories, (session, row["agent_id"], cls), len(raw or b""))
     if not prompt:

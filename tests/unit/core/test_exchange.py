@@ -9,27 +9,11 @@ from ccp_core.catalogue import Catalogue
 from ccp_core.exchange import Exchange, new_request_id
 from ccp_core.state import CoreState
 from ccp_shared.config import load_config
-from ccp_shared.records import RequestRecord
+from tests.support.fake_recorder import FakeRecorder
 
 
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[RequestRecord] = []
-
-    def start(self) -> None: ...
-    def submit(self, record: RequestRecord) -> None:
-        self.records.append(record)
-
-    def stop(self, timeout: float = 10.0) -> None: ...
-    def stats(self) -> dict[str, int]:
-        return {}
-
-    def database_ok(self) -> bool:
-        return True
-
-
-def make_core(tmp_path: Path) -> tuple[CoreState, ListRecorder]:
-    recorder = ListRecorder()
+def make_core(tmp_path: Path) -> tuple[CoreState, FakeRecorder]:
+    recorder = FakeRecorder()
     config = load_config(environ={"DATA_DIR": str(tmp_path)}, config_file=None)
     return CoreState(config=config, recorder=recorder, catalogue=Catalogue([])), recorder
 

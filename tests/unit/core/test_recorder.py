@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,8 @@ from ccp_core.spool import Spool, encode_line
 from ccp_shared.config import load_config
 from ccp_shared.migrate import upgrade
 from ccp_shared.records import RequestRecord
+from tests.support.polling import wait_until
+from tests.support.recorded_ids import ids_in
 
 API_KEY = "sk-ant-api03-THIS-IS-THE-RAW-KEY-abcdefghijklmnop-9876"
 HASH_KEY = b"h" * 32
@@ -28,22 +28,6 @@ def record(n: int, **fields: Any) -> RequestRecord:
     fields.setdefault("request_body", b'{"model": "claude-sonnet-4-5"}')
     fields.setdefault("response_body", b'{"type": "message"}')
     return RequestRecord(id=f"req-{n:05d}", ts_start=1_764_547_200.0 + n, status="ok", **fields)
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
-
-
-def ids_in(db: Path) -> list[str]:
-    """Every request id in the database, duplicates included (there must be none)."""
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return [row[0] for row in conn.execute("SELECT id FROM requests ORDER BY id")]
 
 
 class TracedSink(DatabaseSink):
@@ -121,7 +105,7 @@ def test_batches_commit_many_rows_per_transaction(make_recorder: Callable[..., A
     for n in range(450):
         recorder.submit(record(n))
     recorder.start()
-    wait_until(lambda: recorder.stats()["written"] == 450, "450 records are written")
+    wait_until(lambda: recorder.stats()["written"] == 450, 15.0, "450 records are written")
     assert sink.batches == [100, 100, 100, 100, 50]
     assert sink.commits() == 5
     assert sum(1 for s in sink.statements if s == "BEGIN IMMEDIATE") == 5
@@ -132,10 +116,10 @@ def test_records_arriving_together_share_one_transaction(
 ) -> None:
     recorder, sink = make_recorder(flush_interval=0.5)
     recorder.start()
-    wait_until(lambda: sink._conn is not None, "the writer has connected")
+    wait_until(lambda: sink._conn is not None, 15.0, "the writer has connected")
     for n in range(10):
         recorder.submit(record(n))
-    wait_until(lambda: recorder.stats()["written"] == 10, "10 records are written")
+    wait_until(lambda: recorder.stats()["written"] == 10, 15.0, "10 records are written")
     assert sink.batches == [10]
     assert sink.commits() == 1
     assert len(ids_in(data_dir / "ccp.db")) == 10
@@ -147,7 +131,7 @@ def test_secrets_are_masked_and_hashed_before_they_reach_disk(
     recorder, _ = make_recorder()
     recorder.start()
     recorder.submit(record(1))
-    wait_until(lambda: recorder.stats()["written"] == 1, "the record is written")
+    wait_until(lambda: recorder.stats()["written"] == 1, 15.0, "the record is written")
     recorder.stop()
     db = data_dir / "ccp.db"
     with sqlite3.connect(db) as conn:
@@ -166,19 +150,19 @@ def test_a_locked_database_spools_then_replays_exactly_once(
     recorder, _ = make_recorder()
     recorder.start()
     recorder.submit(record(0))
-    wait_until(lambda: recorder.stats()["written"] == 1, "the first record is written")
+    wait_until(lambda: recorder.stats()["written"] == 1, 15.0, "the first record is written")
 
     holder.execute("BEGIN EXCLUSIVE")
     for n in range(1, 41):
         recorder.submit(record(n))
-    wait_until(lambda: recorder.stats()["spool_pending"] == 40, "40 records are spooled")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 40, 15.0, "40 records are spooled")
     assert not recorder.database_ok()
     assert recorder.stats()["queue_depth"] == 0
     assert API_KEY.encode() not in spool_bytes(data_dir)
 
     holder.execute("COMMIT")
-    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 41, "the spool is replayed")
-    wait_until(lambda: recorder.stats()["spool_pending"] == 0, "the spool is empty")
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 41, 15.0, "the spool is replayed")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 0, 15.0, "the spool is empty")
     assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(41)]
     assert recorder.database_ok()
     assert list((data_dir / "spool").glob("*")) == []
@@ -192,7 +176,7 @@ def test_a_full_queue_overflows_to_the_spool_and_nothing_is_lost(
         recorder.submit(record(n))
     assert recorder.stats()["overflowed"] == 45
     recorder.start()
-    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 50, "all 50 records are in")
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 50, 15.0, "all 50 records are in")
     assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(50)]
     assert recorder.stats()["dropped"] == 0
 
@@ -208,7 +192,7 @@ def test_the_queue_is_bounded_by_body_bytes_too(
     assert recorder.stats()["overflowed"] == 2
     assert recorder.stats()["queue_bytes"] == 8 * (100_000 + len(b'{"type": "message"}'))
     recorder.start()
-    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 10, "all 10 records are in")
+    wait_until(lambda: len(ids_in(data_dir / "ccp.db")) == 10, 15.0, "all 10 records are in")
     assert ids_in(data_dir / "ccp.db") == [f"req-{n:05d}" for n in range(10)]
     # A transaction carries about a quarter of the budget (200 KB): two of these records.
     assert sink.batches == [2, 2, 2, 2]
@@ -221,7 +205,7 @@ def test_many_rows_go_in_one_statement(make_recorder: Callable[..., Any], data_d
     for n in range(37):
         recorder.submit(record(n))
     recorder.start()
-    wait_until(lambda: recorder.stats()["written"] == 37, "37 records are written")
+    wait_until(lambda: recorder.stats()["written"] == 37, 15.0, "37 records are written")
     inserts = [s for s in sink.statements if s.startswith("INSERT INTO requests ")]
     # 16 + 16 + 4 + 1 rows: few statements, and few statement shapes for SQLite to keep.
     assert [s.count("), (") + 1 for s in inserts] == [16, 16, 4, 1]
@@ -245,7 +229,9 @@ def test_stop_drains_the_queue_and_later_records_are_still_written(
     assert b"req-00999" in spool_bytes(data_dir)
     after, _ = make_recorder()
     after.start()
-    wait_until(lambda: "req-00999" in ids_in(data_dir / "ccp.db"), "the next start replays it")
+    wait_until(
+        lambda: "req-00999" in ids_in(data_dir / "ccp.db"), 15.0, "the next start replays it"
+    )
     assert len(ids_in(data_dir / "ccp.db")) == 501
 
 
@@ -267,14 +253,16 @@ def test_a_bad_record_costs_only_itself_and_is_set_aside(
     for item in batch:
         recorder.submit(item)
     recorder.start()
-    wait_until(lambda: recorder.stats()["written"] == 2, "the two good records are written")
-    wait_until(lambda: sink.quarantined == 1, "the refused record is set aside")
+    wait_until(lambda: recorder.stats()["written"] == 2, 15.0, "the two good records are written")
+    wait_until(lambda: sink.quarantined == 1, 15.0, "the refused record is set aside")
     assert ids_in(data_dir / "ccp.db") == ["req-00001", "req-00003"]
     (failed,) = (data_dir / "spool").glob("*.failed")
     assert b"req-00002" in failed.read_bytes()
     assert recorder.stats()["write_errors"] >= 1
     recorder.submit(record(4))  # the writer thread is alive and well
-    wait_until(lambda: "req-00004" in ids_in(data_dir / "ccp.db"), "a later record is written")
+    wait_until(
+        lambda: "req-00004" in ids_in(data_dir / "ccp.db"), 15.0, "a later record is written"
+    )
 
 
 def test_an_unencodable_value_does_not_kill_the_writer(
@@ -284,9 +272,13 @@ def test_an_unencodable_value_does_not_kill_the_writer(
     recorder.start()
     recorder.submit(record(1, route_decision={"odd": {1, 2}}))
     recorder.submit(record(2))
-    wait_until(lambda: "req-00002" in ids_in(data_dir / "ccp.db"), "the good record is written")
+    wait_until(
+        lambda: "req-00002" in ids_in(data_dir / "ccp.db"), 15.0, "the good record is written"
+    )
     # Spooled with the odd value written as text, it is replayed like any other record.
-    wait_until(lambda: "req-00001" in ids_in(data_dir / "ccp.db"), "the odd record is replayed")
+    wait_until(
+        lambda: "req-00001" in ids_in(data_dir / "ccp.db"), 15.0, "the odd record is replayed"
+    )
     with sqlite3.connect(data_dir / "ccp.db") as conn:
         (decision,) = conn.execute(
             "SELECT route_decision FROM requests WHERE id = 'req-00001'"
@@ -304,11 +296,11 @@ def test_a_missing_database_is_not_created_and_records_wait_for_it(
     recorder.start()
     for n in range(5):
         recorder.submit(record(n))
-    wait_until(lambda: recorder.stats()["spool_pending"] == 5, "the records are spooled")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 5, 15.0, "the records are spooled")
     assert not db.exists()
     assert not recorder.database_ok()
     upgrade(db)
-    wait_until(lambda: len(ids_in(db)) == 5, "the records reach the new database")
+    wait_until(lambda: len(ids_in(db)) == 5, 15.0, "the records reach the new database")
 
 
 def test_a_schema_behind_head_is_not_written(
@@ -321,10 +313,10 @@ def test_a_schema_behind_head_is_not_written(
     recorder, _ = make_recorder()
     recorder.start()
     recorder.submit(record(1))
-    wait_until(lambda: recorder.stats()["spool_pending"] == 1, "the record is spooled")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 1, 15.0, "the record is spooled")
     assert ids_in(db) == []
     upgrade(db)
-    wait_until(lambda: ids_in(db) == ["req-00001"], "the record is replayed")
+    wait_until(lambda: ids_in(db) == ["req-00001"], 15.0, "the record is replayed")
 
 
 def test_spool_files_left_by_a_killed_process_are_replayed_at_start(
@@ -336,7 +328,7 @@ def test_spool_files_left_by_a_killed_process_are_replayed_at_start(
     leftover.write_bytes(b"".join(encode_line(record(n)) for n in range(3)))
     recorder, _ = make_recorder()
     recorder.start()
-    wait_until(lambda: not leftover.exists(), "the leftover file is replayed")
+    wait_until(lambda: not leftover.exists(), 15.0, "the leftover file is replayed")
     assert ids_in(data_dir / "ccp.db") == ["req-00000", "req-00001", "req-00002"]
 
 
@@ -351,7 +343,7 @@ def test_the_spool_is_replayed_after_a_backlog_not_during_it(
     for n in range(50):
         recorder.submit(record(n))
     recorder.start()
-    wait_until(lambda: not leftover.exists(), "the leftover file is replayed")
+    wait_until(lambda: not leftover.exists(), 15.0, "the leftover file is replayed")
     with sqlite3.connect(f"file:{data_dir / 'ccp.db'}?mode=ro", uri=True) as conn:
         in_order = [row[0] for row in conn.execute("SELECT id FROM requests ORDER BY seq")]
     # Five batches first (the live records), then the old spooled ones.
@@ -420,27 +412,6 @@ def test_a_file_the_database_keeps_refusing_is_renamed_failed(data_dir: Path) ->
 # -- a read-only database ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def immutable(tmp_path: Path) -> Iterator[Callable[..., None]]:
-    """``chattr +i``: read-only even for root, as a file a user's backup tool locked would be."""
-    probe = tmp_path / "chattr-probe"
-    probe.write_text("x")
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr is not installed: cannot make a file read-only for root")
-    if subprocess.run(["chattr", "+i", probe], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is not permitted here (needs CAP_LINUX_IMMUTABLE and ext4-like fs)")
-    subprocess.run(["chattr", "-i", probe], check=True)
-    locked: list[Path] = []
-
-    def lock(*paths: Path) -> None:
-        subprocess.run(["chattr", "+i", *paths], check=True)
-        locked.extend(paths)
-
-    yield lock
-    if locked:
-        subprocess.run(["chattr", "-i", *locked], check=True)
-
-
 def test_a_read_only_database_spools_until_it_is_writable_again(
     make_recorder: Callable[..., Any], data_dir: Path, immutable: Callable[..., None]
 ) -> None:
@@ -448,16 +419,16 @@ def test_a_read_only_database_spools_until_it_is_writable_again(
     recorder, _ = make_recorder()
     recorder.start()
     recorder.submit(record(0))
-    wait_until(lambda: recorder.stats()["written"] == 1, "the first record is written")
+    wait_until(lambda: recorder.stats()["written"] == 1, 15.0, "the first record is written")
     # Never the -shm file: SQLite maps it, and a write to an immutable mapping is a SIGBUS.
     files = [db, db.with_name("ccp.db-wal")]
     immutable(*files)
     for n in range(1, 11):
         recorder.submit(record(n))
-    wait_until(lambda: recorder.stats()["spool_pending"] == 10, "10 records are spooled")
+    wait_until(lambda: recorder.stats()["spool_pending"] == 10, 15.0, "10 records are spooled")
     assert not recorder.database_ok()
     subprocess.run(["chattr", "-i", *files], check=True)
-    wait_until(lambda: len(ids_in(db)) == 11, "the spool is replayed")
+    wait_until(lambda: len(ids_in(db)) == 11, 15.0, "the spool is replayed")
     assert ids_in(db) == [f"req-{n:05d}" for n in range(11)]
     assert recorder.database_ok()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ccp_data import conversations as conv
 from ccp_data.assembly import assemble
+from ccp_shared.session import session_of
 from tests.support.recorded import load_capture, streamed_reply
 
 SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
@@ -13,23 +14,23 @@ SESSION = "a7fef5e5-c038-416e-a21a-9d947304b249"
 
 def test_session_prefers_the_header() -> None:
     body = {"metadata": {"user_id": '{"session_id": "from-json"}'}}
-    assert conv.session_of("from-header", body) == "from-header"
+    assert session_of("from-header", body) == "from-header"
 
 
 def test_session_from_json_user_id(fixtures_dir: Path) -> None:
     body = load_capture(fixtures_dir, "tool_session")[0]["body"]
-    assert conv.session_of(None, body) == SESSION
+    assert session_of(None, body) == SESSION
 
 
 def test_session_from_legacy_user_id() -> None:
     user_id = f"user_{'ab' * 32}_account_{SESSION}_session_{SESSION.upper()}"
-    assert conv.session_of(None, {"metadata": {"user_id": user_id}}) == SESSION.upper()
+    assert session_of(None, {"metadata": {"user_id": user_id}}) == SESSION.upper()
 
 
 def test_no_session() -> None:
-    assert conv.session_of(None, {"metadata": {"user_id": "{broken"}}) is None
-    assert conv.session_of(None, {"metadata": {"user_id": "someone"}}) is None
-    assert conv.session_of(None, None) is None
+    assert session_of(None, {"metadata": {"user_id": "{broken"}}) is None
+    assert session_of(None, {"metadata": {"user_id": "someone"}}) is None
+    assert session_of(None, None) is None
 
 
 def test_resent_history_has_the_same_chain_hashes(fixtures_dir: Path) -> None:

@@ -9,11 +9,6 @@ from ccp_shared.config import ModelPrice
 MILLION = 1_000_000
 
 
-@pytest.fixture
-def pricing() -> PriceTable:
-    return load_price_table()
-
-
 def test_every_catalogue_entry_is_complete_and_cache_prices_follow_the_rules() -> None:
     for model, entry in builtin_catalogue().items():
         assert model.startswith("claude-")

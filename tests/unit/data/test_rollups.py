@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ccp_data import rollups
-from ccp_data.pricing import PriceTable, load_price_table
+from ccp_data.pricing import PriceTable
 from ccp_data.rollups import (
     DAY,
     HOUR,
@@ -19,7 +18,6 @@ from ccp_data.rollups import (
 from ccp_data.sketch import Sketch
 from ccp_data.window import Window
 from ccp_shared.records import STATUS_CLIENT_CLOSED, STATUS_UPSTREAM_ERROR, RequestRecord
-from ccp_shared.store import connect
 from tests.support.usage import usage_record, write
 
 NOW = 1_767_225_600.0 + 10 * DAY + 12 * HOUR  # 2026-01-11T12:00:00Z
@@ -31,19 +29,6 @@ def db(data_dir: Path) -> Path:
     return data_dir / "ccp.db"
 
 
-@pytest.fixture
-def conn(db: Path) -> Iterator[sqlite3.Connection]:
-    connection = connect(db)
-    connection.row_factory = sqlite3.Row
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def pricing() -> PriceTable:
-    return load_price_table()
-
-
 def rows(conn: sqlite3.Connection, granularity: str) -> list[dict[str, object]]:
     cursor = conn.execute(
         "SELECT * FROM rollups WHERE granularity = ? ORDER BY window_start, model, provider",
@@ -52,9 +37,9 @@ def rows(conn: sqlite3.Connection, granularity: str) -> list[dict[str, object]]:
     return [{k: r[k] for k in r.keys() if k != "updated_at"} for r in cursor]
 
 
-def roll(conn: sqlite3.Connection, pricing: PriceTable, **kwargs: object) -> int:
+def roll(conn: sqlite3.Connection, pricing: PriceTable, batch_size: int = 5000) -> int:
     total = 0
-    while done := run_once(conn, pricing, now=NOW, **kwargs):
+    while done := run_once(conn, pricing, batch_size=batch_size, now=NOW):
         total += done
     return total
 

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
-from ccp_data.pricing import PriceTable, load_price_table
+from ccp_data.pricing import PriceTable
 from ccp_data.queries import stats
 from ccp_data.rollups import DAY, HOUR, apply_retention, run_once
 from ccp_data.series import point, read_points
 from ccp_data.window import Window
-from ccp_shared.store import connect
 from tests.support.usage import usage_record, write
 
 NOW = 1_767_225_600.0 + 10 * DAY + 12 * HOUR
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "mystery")
-
-
-@pytest.fixture
-def conn(data_dir: Path) -> Iterator[sqlite3.Connection]:
-    connection = connect(data_dir / "ccp.db")
-    connection.row_factory = sqlite3.Row
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def pricing() -> PriceTable:
-    return load_price_table()
 
 
 def roll(conn: sqlite3.Connection, pricing: PriceTable, batch_size: int) -> None:
