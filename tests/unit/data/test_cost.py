@@ -9,16 +9,29 @@ from ccp_shared.config import ModelPrice
 MILLION = 1_000_000
 
 
+PRICES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+
+
 def test_every_catalogue_entry_is_complete_and_cache_prices_follow_the_rules() -> None:
     for model, entry in builtin_catalogue().items():
         assert model.startswith("claude-")
         assert entry["display_name"] and entry["created_at"].endswith("Z")
+        prices = [entry[name] for name in PRICES]
+        if all(price is None for price in prices):
+            continue  # listed for /v1/models; no published price, so its cost shows as unknown
+        assert None not in prices
         # Published prices follow these ratios, rounded to the cent for the oldest models
         # (Haiku 3 reads at $0.03 and writes at $0.30 on a $0.25 input price).
         assert entry["cache_read"] == pytest.approx(entry["input"] * 0.1, rel=0.25)
         assert entry["cache_write_5m"] == pytest.approx(entry["input"] * 1.25, rel=0.05)
         assert entry["cache_write_1h"] == pytest.approx(entry["input"] * 2)
         assert entry["output"] == pytest.approx(entry["input"] * 5)
+
+
+def test_a_listed_model_without_a_published_price_costs_unknown(pricing: PriceTable) -> None:
+    # Claude Code 2.1.328's default model: listed in the catalogue, price not published.
+    usage = {"input_tokens": 14, "cache_creation_input_tokens": 3074, "output_tokens": 10}
+    assert cost_of(pricing, "claude-opus-5-5", usage) is None
 
 
 def test_plain_input_and_output(pricing: PriceTable) -> None:
