@@ -286,8 +286,8 @@ print_banner() {
 	core_health=$(health_url core)
 	data_health=$(health_url data)
 	printf '\nccp is running\n'
-	printf '  %-38s %s\n' "front (Claude Code, APIs, dashboard)" "$front" \
-		dashboard "$front/" "proxy-core health" "$core_health" "proxy-data health" "$data_health" \
+	printf '  %-38s %s\n' "front (Claude Code and the APIs)" "$front" \
+		"API index" "$front/" "proxy-core health" "$core_health" "proxy-data health" "$data_health" \
 		database "$DB_PATH" logs "$LOG_DIR"
 	printf '\nPoint Claude Code at it:\n\n  ANTHROPIC_BASE_URL=%s claude\n\n' "$front"
 	printf 'Ctrl-C (or ./run-split.sh stop) stops all three;'
