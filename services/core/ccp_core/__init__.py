@@ -1,8 +1,7 @@
 """proxy-core: the gateway between Messages API clients (Claude Code, SDKs) and providers."""
 
-from importlib.metadata import PackageNotFoundError, version
+# The distribution's version, kept in one place: reading it from the installed metadata would
+# load importlib.metadata (email, zipfile, csv: ~1 MB of RSS) into every proxy-core for one string.
+from ccp_shared import __version__
 
-try:
-    __version__ = version("ccp")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0.0.0"
+__all__ = ["__version__"]

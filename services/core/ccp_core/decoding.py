@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Callable
 
 import brotli
-import zstandard
 
 Decoder = Callable[[bytes], bytes]
 
@@ -44,6 +43,9 @@ def _brotli_decoder() -> Decoder:
 
 
 def _zstd_decoder() -> Decoder:
+    # Imported on the first zstd response: most runs never see one, and it costs ~0.5 MB of RSS.
+    import zstandard
+
     state = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
 
     def decode(chunk: bytes) -> bytes:
