@@ -64,45 +64,39 @@ def backlog_records(now: float) -> Iterator[RequestRecord]:
             history.append({"role": "user", "content": f"session {session_number} step {turn}"})
             body = {"model": "claude-sonnet-4-5", "stream": True, "messages": history}
             ts = now - 6 * 3600 + session_number * 50 + turn
-            yield RequestRecord(
-                id=f"backlog-{session_number:04d}-{turn:03d}",
-                ts_start=ts,
-                ts_end=ts + 1.5,
-                session_id=session,
-                model="claude-sonnet-4-5",
-                provider="anthropic",
-                stream=True,
-                status=STATUS_OK,
-                http_status=200,
-                input_tokens=12,
-                output_tokens=9,
-                ttft_ms=300.0,
-                duration_ms=1500.0,
-                request_body=orjson.dumps(body),
-                response_body=SSE_REPLY % turn,
+            yield streamed_record(
+                f"backlog-{session_number:04d}-{turn:03d}", ts, session, body, 12, turn
             )
             history.append({"role": "assistant", "content": f"Sure, here is turn {turn}."})
     rng = random.Random(5)
     for number in range(RESUMED):
         ts = now - 5 * 3600 + number
         body = {"model": "claude-sonnet-4-5", "stream": True, "messages": resumed_history(rng)}
-        yield RequestRecord(
-            id=f"resumed-{number:03d}",
-            ts_start=ts,
-            ts_end=ts + 1.5,
-            session_id=str(uuid.UUID(int=SESSIONS + number + 1)),
-            model="claude-sonnet-4-5",
-            provider="anthropic",
-            stream=True,
-            status=STATUS_OK,
-            http_status=200,
-            input_tokens=50_000,
-            output_tokens=9,
-            ttft_ms=300.0,
-            duration_ms=1500.0,
-            request_body=orjson.dumps(body),
-            response_body=SSE_REPLY % 0,
-        )
+        session = str(uuid.UUID(int=SESSIONS + number + 1))
+        yield streamed_record(f"resumed-{number:03d}", ts, session, body, 50_000, 0)
+
+
+def streamed_record(
+    request_id: str, ts: float, session: str, body: dict[str, Any], input_tokens: int, turn: int
+) -> RequestRecord:
+    """A finished streamed sonnet request as proxy-core records it."""
+    return RequestRecord(
+        id=request_id,
+        ts_start=ts,
+        ts_end=ts + 1.5,
+        session_id=session,
+        model="claude-sonnet-4-5",
+        provider="anthropic",
+        stream=True,
+        status=STATUS_OK,
+        http_status=200,
+        input_tokens=input_tokens,
+        output_tokens=9,
+        ttft_ms=300.0,
+        duration_ms=1500.0,
+        request_body=orjson.dumps(body),
+        response_body=SSE_REPLY % turn,
+    )
 
 
 def resumed_history(rng: random.Random, turns: int = 60) -> list[dict[str, Any]]:
