@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -191,6 +192,14 @@ def test_both_services_report_the_same_database(client: httpx.Client, stack: Sta
 
     assert core["database"]["path"] == data["database"]["path"]
     assert Path(core["database"]["path"]).resolve() == stack.db_path.resolve()
+
+
+def test_proxy_data_gives_the_cores_to_proxy_traffic_first(stack: Stack) -> None:
+    # Indexing is background work: under contention the scheduler must favour proxy-core.
+    assert (
+        os.getpriority(os.PRIO_PROCESS, stack.data.pid)
+        == os.getpriority(os.PRIO_PROCESS, stack.core.pid) + 10
+    )
 
 
 def test_a_proxied_request_is_listed_within_1s_and_searchable_within_2s(

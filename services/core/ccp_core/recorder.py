@@ -1,12 +1,14 @@
 """The recorder: records leave the event loop at once and are written by one thread, in batches.
 
 ``submit()`` runs on the event loop and only appends to a deque (and sets an Event when the writer
-may be waiting), so recording never slows the proxy. The writer thread masks secrets, waits up to
-``flush_interval`` for a batch to fill, and hands it to a sink: the database (with the spool as
-fallback) or, in lite mode, JSONL files. When the queue is full (``queue_size`` records, or
-``queue_bytes`` of bodies: a Claude Code request is 50 KB and more, so a count alone does not bound
-memory), records go to an overflow list that the writer appends to the spool before anything
-else: nothing is dropped, and memory stays bounded while the database falls behind.
+may be waiting), so recording never slows the proxy; when the queue is half full it also lets go
+of the GIL once, so a busy event loop cannot starve the writer into spooling. The writer thread
+masks secrets, waits up to ``flush_interval`` for a batch to fill, and hands it to a sink: the
+database (with the spool as fallback) or, in lite mode, JSONL files. When the queue is full
+(``queue_size`` records, or ``queue_bytes`` of bodies: a Claude Code request is 50 KB and more, so
+a count alone does not bound memory), records go to an overflow list that the writer appends to
+the spool before anything else: nothing is dropped, and memory stays bounded while the database
+falls behind.
 """
 
 from __future__ import annotations
@@ -116,6 +118,12 @@ class Recorder:
             # Wake the writer when it may be idle, or when a batch is full; not on every record.
             if len(self._queue) == 1 or self._batch_ready():
                 self._wake.set()
+            if self._falling_behind():
+                # The writer needs the GIL between its SQLite calls, and a busy event loop lets
+                # go of it only every switch interval (5 ms): under sustained load the writer
+                # then falls behind and records overflow to the spool, to be written twice.
+                # Letting go here gives it its turn before the queue fills.
+                time.sleep(0)
         except Exception:  # the proxy must not fail because recording did
             log.exception("recorder: could not accept record %s", getattr(record, "id", "?"))
 
@@ -194,6 +202,12 @@ class Recorder:
                 break
             self._wake.wait(remaining)
             self._wake.clear()
+
+    def _falling_behind(self) -> bool:
+        return (
+            len(self._queue) * 2 >= self._queue_size
+            or self._queued_bytes() * 2 >= self._queue_bytes
+        )
 
     def _queued_bytes(self) -> int:
         return self._added_bytes - self._taken_bytes

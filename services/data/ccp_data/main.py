@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ccp_data.app import create_app
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SchemaError, IndexerError) as exc:
         print(f"proxy-data: {exc}", file=sys.stderr)
         return 2
+    # Indexing and dashboards are background work on the machine Claude Code's traffic goes
+    # through: when the cores are busy, proxy-core (and Caddy) come first.
+    os.nice(int(config["data_nice"]))
     serve(
         create_app(config),
         host=str(config["service_host"]),

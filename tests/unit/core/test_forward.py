@@ -55,8 +55,10 @@ def test_client_leaving_mid_body_is_noticed() -> None:
 
 def test_model_and_stream_are_read_and_nothing_else_is_checked() -> None:
     body = b'{"model": "claude-x", "stream": true, "messages": [{"role": "system"}], "new": 1}'
-    assert parse_request(body) == ("claude-x", True, None)
-    assert parse_request(b'{"model": "m"}') == ("m", False, None)
+    assert parse_request(body) == ("claude-x", True, b"")
+    assert parse_request(b'{"model": "m"}') == ("m", False, b"")
+    assert parse_request(b'{"model": "m", "stream": "yes"}').stream is False
+    assert parse_request(b'{"model": "m", "metadata": "odd"}').body_session is None
 
 
 JSON_USER_ID = orjson.dumps(
@@ -102,6 +104,9 @@ def test_the_session_header_wins_over_the_body(tmp_path: Path) -> None:
         (b'{"messages": []}', "model"),
         (b'{"model": 5}', "model"),
         (b'{"model": ""}', "model"),
+        (b'{"model": "m", "messages": [}', "not valid JSON"),
+        (b'{"model": "m", "note": "\xff"}', "not valid JSON"),
+        (b'{"model": "m"} trailing', "not valid JSON"),
     ],
 )
 def test_bad_bodies_are_400s(body: bytes, message: str) -> None:

@@ -200,6 +200,26 @@ def test_the_queue_is_bounded_by_body_bytes_too(
     assert recorder.stats()["dropped"] == 0
 
 
+def test_a_half_full_queue_lets_the_writer_have_the_gil(
+    make_recorder: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy event loop holds the GIL for up to 5 ms at a time; once the queue is half full,
+    # submit() lets go of it (sleep(0)) so the writer's turn comes before the queue overflows.
+    yields: list[float] = []
+    monkeypatch.setattr("ccp_core.recorder.time.sleep", yields.append)
+    recorder, _ = make_recorder(queue_size=10, queue_bytes=1_000_000)
+    for n in range(4):
+        recorder.submit(record(n))
+    assert yields == []
+    recorder.submit(record(4))
+    assert yields == [0]
+    big, _ = make_recorder(queue_bytes=400_000)
+    big.submit(record(0, request_body=b"x" * 150_000))
+    assert yields == [0]
+    big.submit(record(1, request_body=b"x" * 60_000))
+    assert yields == [0, 0]
+
+
 def test_many_rows_go_in_one_statement(make_recorder: Callable[..., Any], data_dir: Path) -> None:
     recorder, sink = make_recorder()
     for n in range(37):
