@@ -164,7 +164,15 @@ start_service() {
 	core) setsid "$BIN/proxy-core" >>"$log" 2>&1 </dev/null & ;;
 	data) setsid "$BIN/proxy-data" >>"$log" 2>&1 </dev/null & ;;
 	caddy)
-		setsid "$BIN/caddy" run --config "$ROOT/deploy/Caddyfile" --adapter caddyfile \
+		# Tuned for a front whose only heavy route is one single-threaded proxy-core, on a
+		# machine it shares with it (measured with make bench, docs/performance.md):
+		# - GOMAXPROCS=1: one Go thread carries 3,700 streamed req/s, several times what
+		#   proxy-core can; with more, the scheduler's spinning threads took a third of Caddy's
+		#   CPU per request and competed with proxy-core for the cores.
+		# - GOGC=400: the collector at its default took a sixth of Caddy's CPU: every request
+		#   moves a 50 KB body through short-lived buffers. Caddy's live heap is a few MB.
+		GOMAXPROCS=${GOMAXPROCS:-1} GOGC=${GOGC:-400} \
+			setsid "$BIN/caddy" run --config "$ROOT/deploy/Caddyfile" --adapter caddyfile \
 			>>"$log" 2>&1 </dev/null &
 		;;
 	esac

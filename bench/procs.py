@@ -148,6 +148,9 @@ class Stack:
             "--adapter",
             "caddyfile",
         ]
+        # As run-split.sh starts it (see there for why).
+        self.env.setdefault("GOMAXPROCS", "1")
+        self.env.setdefault("GOGC", "400")
         service = self.start("caddy", argv)
         wait_http(service, f"{self.url('front')}/", method="HEAD")
         return service

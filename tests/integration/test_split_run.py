@@ -69,6 +69,15 @@ def test_start_status_refusal_restart_core_crash_report_and_stop(run_split: RunS
             for line in status.stdout.splitlines()
         ), status.stdout
 
+    # Caddy runs tuned for a single proxy-core (one Go thread, a lazier collector) and
+    # proxy-data below proxy-core's CPU priority.
+    pids = service_pids(run_split)
+    caddy_env = Path(f"/proc/{pids['caddy']}/environ").read_bytes().split(b"\0")
+    assert b"GOMAXPROCS=1" in caddy_env
+    assert b"GOGC=400" in caddy_env
+    niceness = {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in pids.items()}
+    assert niceness["data"] == niceness["core"] + 10 == niceness["caddy"] + 10
+
     second = run_split.command(timeout=60)
     assert second.returncode != 0
     assert "already running" in second.stderr
