@@ -7,6 +7,7 @@ reaches the database, the spool or a lite JSONL file, so a credential is never w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -29,6 +30,9 @@ NOT_SECRET_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "ratelimit")
 AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
+# Cached: the writer thread asks about every header of every record, holding the GIL that the
+# event loop needs, and the names repeat (a Claude Code request carries about twenty).
+@functools.lru_cache(maxsize=4096)
 def is_secret_header(name: str) -> bool:
     lowered = name.lower()
     if lowered in SECRET_HEADERS:
@@ -72,11 +76,16 @@ def credential(headers: Mapping[str, Any] | None) -> str | None:
     """The client's credential: ``x-api-key``, else the token of ``Authorization: Bearer …``."""
     if not isinstance(headers, Mapping):
         return None
-    lowered = {str(name).lower(): str(value) for name, value in headers.items()}
-    api_key = lowered.get("x-api-key", "").strip()
+    api_key = authorization = ""
+    for name, value in headers.items():
+        lowered = str(name).lower()
+        if lowered == "x-api-key":
+            api_key = str(value).strip()
+        elif lowered == "authorization":
+            authorization = str(value).strip()
     if api_key:
         return api_key
-    scheme, _, token = lowered.get("authorization", "").strip().partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
