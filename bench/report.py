@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +98,54 @@ def table(figures: dict[str, Any]) -> str:
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+PROBE_ITERATIONS = 100_000
+PROBE_EVERY_S = 2.0
+
+
+def cpu_probe_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (about 4 ms on a free core of the dev VM)."""
+    started = time.thread_time()
+    total = 0
+    for i in range(PROBE_ITERATIONS):
+        total += i
+    return (time.thread_time() - started) * 1000
+
+
+class CpuProbe:
+    """Times ``cpu_probe_ms`` every ``PROBE_EVERY_S`` in a thread while a part runs.
+
+    The dev VM's cores run the same work up to 40 % slower at some moments than at others (its
+    host is shared), which moves every figure; the probes say how fast the machine was while the
+    part ran, so runs taken at different moments can be compared.
+    """
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-probe", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(PROBE_EVERY_S):
+            self.samples.append(cpu_probe_ms())
+
+    def __enter__(self) -> CpuProbe:
+        self.samples.append(cpu_probe_ms())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}.cpu_probe_ms_p50": percentile(self.samples, 50),
+            f"{prefix}.cpu_probe_ms_range": (
+                f"{min(self.samples):.1f} to {max(self.samples):.1f} ({len(self.samples)} probes)"
+            ),
+        }
 
 
 def machine() -> dict[str, Any]:

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script (`python bench/run.py`): import
 
 from bench import data_bench, proxy_bench
 from bench.procs import start_fake_upstream, stop
-from bench.report import table, write_json
+from bench.report import CpuProbe, table, write_json
 
 PARTS = ("core", "stack", "data")
 
@@ -55,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         proxy_parts = [p for p in parts if p != "data"]
         if proxy_parts:
-            figures |= run_proxy(proxy_parts, args.quick, work_dir)
+            with CpuProbe() as probe:
+                figures |= run_proxy(proxy_parts, args.quick, work_dir)
+            figures |= probe.figures("machine.proxy")
         if "data" in parts:
             plan = data_bench.QUICK if args.quick else data_bench.FULL
             if args.data_requests:
                 plan = data_bench.DataPlan(
                     args.data_requests, plan.samples, plan.deep_pages, plan.rollup_ticks
                 )
-            figures |= data_bench.measure_data(work_dir, plan)
+            with CpuProbe() as probe:
+                figures |= data_bench.measure_data(work_dir, plan)
+            figures |= probe.figures("machine.data")
     except Exception as exc:  # the figures so far are still worth printing and keeping
         traceback.print_exc()
         figures["error"] = f"{type(exc).__name__}: {exc}"
