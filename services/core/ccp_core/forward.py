@@ -91,20 +91,33 @@ def parse_request(body: bytes) -> ParsedRequest:
 
     The body is validated as JSON in full, but only ``model``, ``stream`` and ``metadata`` become
     Python objects: a Claude Code body is 50 KB and more, and building all of it (orjson) cost a
-    tenth of proxy-core's time per request.
+    tenth of proxy-core's time per request. A body msgspec refuses is read again by orjson, which
+    decides and words the error (msgspec says "Input data was truncated" of a lone surrogate).
     """
     try:
         if not body.isascii():
             body.decode("utf-8")  # JSON is UTF-8; the decoder does not check strings it skips
         head = _read_head(body)
-    except msgspec.ValidationError:
-        raise InvalidRequest("request body must be a JSON object") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return _parse_in_full(body)
+    return _checked(head.model, head.stream, bytes(head.metadata))
+
+
+def _parse_in_full(body: bytes) -> ParsedRequest:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    model = head.model
+    if not isinstance(payload, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    metadata = orjson.dumps(payload["metadata"]) if "metadata" in payload else b""
+    return _checked(payload.get("model"), payload.get("stream"), metadata)
+
+
+def _checked(model: object, stream: object, metadata: bytes) -> ParsedRequest:
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: field required (a non-empty string)")
-    return ParsedRequest(model, head.stream is True, bytes(head.metadata))
+    return ParsedRequest(model, stream is True, metadata)
 
 
 class DisconnectWatch:

@@ -61,6 +61,16 @@ def test_model_and_stream_are_read_and_nothing_else_is_checked() -> None:
     assert parse_request(b'{"model": "m", "metadata": "odd"}').body_session is None
 
 
+def test_a_body_the_fast_reader_refuses_is_judged_by_orjson() -> None:
+    # msgspec gives up at about 1,000 levels of nesting, orjson at 1,024: a body in between is
+    # JSON, and is read in full instead of being refused.
+    nested = b"[" * 1010 + b"]" * 1010
+    body = b'{"model": "m", "stream": true, "deep": ' + nested + b', "metadata": {"user_id": '
+    body += orjson.dumps(orjson.dumps({"session_id": "deep-session"}).decode()) + b"}}"
+    parsed = parse_request(body)
+    assert (parsed.model, parsed.stream, parsed.body_session) == ("m", True, "deep-session")
+
+
 JSON_USER_ID = orjson.dumps(
     {"device_id": "d" * 64, "account_uuid": "acc", "session_id": "json-session"}
 ).decode()
@@ -107,6 +117,8 @@ def test_the_session_header_wins_over_the_body(tmp_path: Path) -> None:
         (b'{"model": "m", "messages": [}', "not valid JSON"),
         (b'{"model": "m", "note": "\xff"}', "not valid JSON"),
         (b'{"model": "m"} trailing', "not valid JSON"),
+        (b'{"model": "m", "note": "cut \\ud83d"}', "not valid JSON: no low surrogate"),
+        (b'{"model": "m", "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not valid JSON"),
     ],
 )
 def test_bad_bodies_are_400s(body: bytes, message: str) -> None:
