@@ -105,7 +105,7 @@ PROBE_EVERY_S = 2.0
 
 
 def cpu_probe_ms() -> float:
-    """CPU milliseconds of a fixed pure-Python loop (about 4 ms on a free core of the dev VM)."""
+    """CPU milliseconds of a fixed pure-Python loop: about 2.0 ms when the dev VM runs fast."""
     started = time.thread_time()
     total = 0
     for i in range(PROBE_ITERATIONS):
@@ -116,8 +116,8 @@ def cpu_probe_ms() -> float:
 class CpuProbe:
     """Times ``cpu_probe_ms`` every ``PROBE_EVERY_S`` in a thread while a part runs.
 
-    The dev VM's cores run the same work up to 40 % slower at some moments than at others (its
-    host is shared), which moves every figure; the probes say how fast the machine was while the
+    The dev VM's cores run the same work about 1.8 times slower at some moments than at others
+    (its host is shared), which moves every figure; the probes say how fast the machine was while the
     part ran, so runs taken at different moments can be compared.
     """
 

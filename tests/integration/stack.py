@@ -39,6 +39,23 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
 
+def niceness(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice value of the process's scheduler autogroup; None where there are none."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except OSError:
+        return None
+
+
+def lowered_by(base: int, increment: int) -> int:
+    """A nice value after ``os.nice(increment)``: it stops at 19."""
+    return min(base + increment, 19)
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports the OS considers free (all held open at once, then released)."""
     with contextlib.ExitStack() as stack:
@@ -58,13 +75,17 @@ def http_status(url: str, method: str = "GET", timeout: float = 2.0) -> int | No
 NO_CONFIG = REPO / "tests" / "support" / "no-config.toml"
 
 
+GO_ENV = ("GOMAXPROCS", "GOGC")
+
+
 def clean_environ() -> dict[str, str]:
     """The test process environment without any ccp setting that could leak into a stack.
 
-    CCP_CONFIG names an empty file, so a developer's ./ccp.toml is not read either.
+    CCP_CONFIG names an empty file, so a developer's ./ccp.toml is not read either; Go's own
+    knobs go too, so Caddy runs as run-split.sh sets it up.
     """
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CCP_")}
-    environ = {k: v for k, v in environ.items() if k not in LEGACY_ENV}
+    environ = {k: v for k, v in environ.items() if k not in {*LEGACY_ENV, *GO_ENV}}
     return {**environ, "CCP_CONFIG": str(NO_CONFIG)}
 
 

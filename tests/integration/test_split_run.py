@@ -14,7 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.stack import REPO, FakeUpstreamProcess, RunSplit, is_running
+from tests.integration.stack import (
+    REPO,
+    FakeUpstreamProcess,
+    RunSplit,
+    autogroup_nice,
+    is_running,
+    lowered_by,
+    niceness,
+)
 from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -75,8 +83,10 @@ def test_start_status_refusal_restart_core_crash_report_and_stop(run_split: RunS
     caddy_env = Path(f"/proc/{pids['caddy']}/environ").read_bytes().split(b"\0")
     assert b"GOMAXPROCS=1" in caddy_env
     assert b"GOGC=400" in caddy_env
-    niceness = {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in pids.items()}
-    assert niceness["data"] == niceness["core"] + 10 == niceness["caddy"] + 10
+    assert niceness(pids["core"]) == niceness(pids["caddy"])
+    assert niceness(pids["data"]) == lowered_by(niceness(pids["core"]), 10)
+    if autogroup_nice(pids["data"]) is not None:
+        assert autogroup_nice(pids["data"]) == niceness(pids["data"])
 
     second = run_split.command(timeout=60)
     assert second.returncode != 0

@@ -76,14 +76,21 @@ _read_head = msgspec.json.Decoder(RequestHead).decode
 class ParsedRequest(NamedTuple):
     model: str
     stream: bool
-    metadata: bytes  # ``metadata`` as JSON text, b"" when the body has none
+    # ``metadata`` as its JSON text (bytes, read lazily) or as parsed in full; None when absent.
+    metadata: object = None
 
     @property
     def body_session(self) -> str | None:
         """The session ``metadata.user_id`` names; the session header, when sent, wins over it."""
-        if not self.metadata:
-            return None
-        return session_of(None, {"metadata": orjson.loads(self.metadata)})
+        metadata = self.metadata
+        if isinstance(metadata, bytes):
+            try:
+                metadata = orjson.loads(metadata)
+            except orjson.JSONDecodeError:
+                # JSON that orjson does not take (1e400, deep nesting) names no session we can
+                # read; the body still goes upstream, which has the last word on it.
+                return None
+        return session_of(None, {"metadata": metadata})
 
 
 def parse_request(body: bytes) -> ParsedRequest:
@@ -100,7 +107,7 @@ def parse_request(body: bytes) -> ParsedRequest:
         head = _read_head(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return _parse_in_full(body)
-    return _checked(head.model, head.stream, bytes(head.metadata))
+    return _checked(head.model, head.stream, bytes(head.metadata) or None)
 
 
 def _parse_in_full(body: bytes) -> ParsedRequest:
@@ -110,11 +117,10 @@ def _parse_in_full(body: bytes) -> ParsedRequest:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("request body must be a JSON object")
-    metadata = orjson.dumps(payload["metadata"]) if "metadata" in payload else b""
-    return _checked(payload.get("model"), payload.get("stream"), metadata)
+    return _checked(payload.get("model"), payload.get("stream"), payload.get("metadata"))
 
 
-def _checked(model: object, stream: object, metadata: bytes) -> ParsedRequest:
+def _checked(model: object, stream: object, metadata: object) -> ParsedRequest:
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: field required (a non-empty string)")
     return ParsedRequest(model, stream is True, metadata)

@@ -57,6 +57,11 @@ class Sink(Protocol):
     def counters(self) -> dict[str, int]: ...
 
 
+def yield_gil() -> None:
+    """Let a thread waiting for the GIL take it now (``sleep(0)`` releases it)."""
+    time.sleep(0)
+
+
 def body_size(record: RequestRecord) -> int:
     """The bytes a record holds in memory, near enough: its two bodies."""
     return len(record.request_body or b"") + len(record.response_body or b"")
@@ -103,7 +108,16 @@ class Recorder:
         self._thread.start()
 
     def submit(self, record: RequestRecord) -> None:
-        """Hand a finished record over; called on the event loop, never blocks, never raises."""
+        """Hand a finished record over; called on the event loop, never waits on I/O, never raises.
+
+        While the database takes writes but the queue is half full, it lets go of the GIL once
+        (see below): the writer's Python work between its SQLite calls then runs now, holding
+        the loop for as long as that work takes (a fraction of a millisecond per statement),
+        instead of later, after the queue has overflowed to the spool and every record costs
+        that work twice (spool line, then replay). The writer needs the same GIL time either
+        way; the yield only moves it earlier. Never while the writer is spooling: a database
+        that cannot take writes must not cost the proxy anything.
+        """
         try:
             if self._stopping.is_set():
                 self._submit_while_stopping(record)
@@ -123,7 +137,7 @@ class Recorder:
                 # go of it only every switch interval (5 ms): under sustained load the writer
                 # then falls behind and records overflow to the spool, to be written twice.
                 # Letting go here gives it its turn before the queue fills.
-                time.sleep(0)
+                yield_gil()
         except Exception:  # the proxy must not fail because recording did
             log.exception("recorder: could not accept record %s", getattr(record, "id", "?"))
 
@@ -204,7 +218,8 @@ class Recorder:
             self._wake.clear()
 
     def _falling_behind(self) -> bool:
-        return (
+        """The database takes writes, but the writer lags: the queue is half full."""
+        return self._sink.healthy and (
             len(self._queue) * 2 >= self._queue_size
             or self._queued_bytes() * 2 >= self._queue_bytes
         )

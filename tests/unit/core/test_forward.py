@@ -55,8 +55,8 @@ def test_client_leaving_mid_body_is_noticed() -> None:
 
 def test_model_and_stream_are_read_and_nothing_else_is_checked() -> None:
     body = b'{"model": "claude-x", "stream": true, "messages": [{"role": "system"}], "new": 1}'
-    assert parse_request(body) == ("claude-x", True, b"")
-    assert parse_request(b'{"model": "m"}') == ("m", False, b"")
+    assert parse_request(body) == ("claude-x", True, None)
+    assert parse_request(b'{"model": "m"}') == ("m", False, None)
     assert parse_request(b'{"model": "m", "stream": "yes"}').stream is False
     assert parse_request(b'{"model": "m", "metadata": "odd"}').body_session is None
 
@@ -69,6 +69,30 @@ def test_a_body_the_fast_reader_refuses_is_judged_by_orjson() -> None:
     body += orjson.dumps(orjson.dumps({"session_id": "deep-session"}).decode()) + b"}}"
     parsed = parse_request(body)
     assert (parsed.model, parsed.stream, parsed.body_session) == ("m", True, "deep-session")
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        b'{"n": 1e400}',
+        # msgspec gives up past ~1,000 levels, orjson reads up to 1,024: read in full by orjson.
+        b'{"deep": ' + b"[" * 1010 + b"]" * 1010 + b"}",
+        # 300 levels here, and another field past msgspec's limit: the metadata comes from the
+        # full read and must not be written back (orjson writes at most 255 levels).
+        b'{"deep": ' + b"[" * 300 + b"]" * 300 + b"}, " + b'"pad": ' + b"[" * 1010 + b"]" * 1010,
+    ],
+    ids=["number-orjson-refuses", "nested-past-msgspec", "nested-metadata-beside-deep-field"],
+)
+def test_metadata_orjson_cannot_read_names_no_session_and_is_no_error(
+    tmp_path: Path, metadata: bytes
+) -> None:
+    body = b'{"model": "m", "metadata": ' + metadata + b"}"
+    assert parse_request(body).body_session is None
+    core, _ = make_core(tmp_path)
+    exchange = Exchange(core, {**SCOPE, "headers": []})
+    plan(core, exchange.record, body)
+    assert exchange.record.session_id is None
+    assert exchange.record.model_requested == "m"
 
 
 JSON_USER_ID = orjson.dumps(

@@ -204,20 +204,37 @@ def test_a_half_full_queue_lets_the_writer_have_the_gil(
     make_recorder: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A busy event loop holds the GIL for up to 5 ms at a time; once the queue is half full,
-    # submit() lets go of it (sleep(0)) so the writer's turn comes before the queue overflows.
-    yields: list[float] = []
-    monkeypatch.setattr("ccp_core.recorder.time.sleep", yields.append)
+    # submit() lets go of it so the writer's turn comes before the queue overflows.
+    yields: list[int] = []
+    monkeypatch.setattr("ccp_core.recorder.yield_gil", lambda: yields.append(1))
     recorder, _ = make_recorder(queue_size=10, queue_bytes=1_000_000)
     for n in range(4):
         recorder.submit(record(n))
     assert yields == []
     recorder.submit(record(4))
-    assert yields == [0]
+    assert yields == [1]
     big, _ = make_recorder(queue_bytes=400_000)
     big.submit(record(0, request_body=b"x" * 150_000))
-    assert yields == [0]
+    assert yields == [1]
     big.submit(record(1, request_body=b"x" * 60_000))
-    assert yields == [0, 0]
+    assert yields == [1, 1]
+
+
+def test_a_spooling_writer_is_never_given_the_event_loop_s_time(
+    make_recorder: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the database cannot take writes the writer appends to the spool: that must cost the
+    # proxy nothing, so a half-full queue no longer yields.
+    yields: list[int] = []
+    monkeypatch.setattr("ccp_core.recorder.yield_gil", lambda: yields.append(1))
+    recorder, sink = make_recorder(queue_size=10)
+    sink.healthy = False
+    for n in range(8):
+        recorder.submit(record(n))
+    assert yields == []
+    sink.healthy = True
+    recorder.submit(record(8))
+    assert yields == [1]
 
 
 def test_many_rows_go_in_one_statement(make_recorder: Callable[..., Any], data_dir: Path) -> None:
