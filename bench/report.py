@@ -117,8 +117,8 @@ class CpuProbe:
     """Times ``cpu_probe_ms`` every ``PROBE_EVERY_S`` in a thread while a part runs.
 
     The dev VM's cores run the same work about 1.8 times slower at some moments than at others
-    (its host is shared), which moves every figure; the probes say how fast the machine was while the
-    part ran, so runs taken at different moments can be compared.
+    (its host is shared), which moves every figure; the probes say how fast the machine was
+    while the part ran, so runs taken at different moments can be compared.
     """
 
     def __init__(self) -> None:
