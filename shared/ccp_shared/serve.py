@@ -18,8 +18,8 @@ from hypercorn.typing import ASGIFramework
 
 from ccp_shared.config import ConfigError
 
-# Caddy keeps idle upstream connections for 2 minutes; we must not close them first, or Caddy
-# may reuse a connection at the moment we drop it.
+# Caddy drops idle connections to the services after 2 s (deploy/Caddyfile, keepalive); we must
+# not close them first, or Caddy may reuse a connection at the moment we drop it.
 KEEP_ALIVE_TIMEOUT = 180.0
 # Any ASGI callable: Starlette types scope/receive/send more loosely than hypercorn does.
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
