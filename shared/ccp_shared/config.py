@@ -40,7 +40,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "int", 3000, "Port of the Caddy front."),
     Setting("core_port", "int", 3001, "Port of proxy-core."),
     Setting("data_port", "int", 3002, "Port of proxy-data."),
-    Setting("data_nice", "int", 10, "CPU priority proxy-data gives up to proxy-core (0-19)."),
     Setting("service_host", "str", "127.0.0.1", "Address proxy-core and proxy-data bind."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error, critical."),
     Setting("storage.db_path", "path", "${DATA_DIR}/ccp.db", "SQLite database file."),
@@ -386,8 +385,6 @@ def load_config(
     for key in ("port", "core_port", "data_port"):
         if not 0 < merged[key] < 65536:
             raise ConfigError(f"{key}: {merged[key]} is not a TCP port")
-    if not 0 <= merged["data_nice"] <= 19:
-        raise ConfigError(f"data_nice: {merged['data_nice']} is not a niceness from 0 to 19")
     level = str(merged["log_level"])
     if level.lower() not in LOG_LEVELS:
         raise ConfigError(

@@ -39,23 +39,6 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
 
-def niceness(pid: int) -> int:
-    return os.getpriority(os.PRIO_PROCESS, pid)
-
-
-def autogroup_nice(pid: int) -> int | None:
-    """The nice value of the process's scheduler autogroup; None where there are none."""
-    try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
-    except OSError:
-        return None
-
-
-def lowered_by(base: int, increment: int) -> int:
-    """A nice value after ``os.nice(increment)``: it stops at 19."""
-    return min(base + increment, 19)
-
-
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports the OS considers free (all held open at once, then released)."""
     with contextlib.ExitStack() as stack:

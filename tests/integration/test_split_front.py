@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.stack import Stack, autogroup_nice, lowered_by, niceness
+from tests.integration.stack import Stack
 from tests.support.fake_upstream import FakeUpstream, events_of
 from tests.support.freshness import Latencies, meets_targets_once, seconds_until
 
@@ -191,16 +191,6 @@ def test_both_services_report_the_same_database(client: httpx.Client, stack: Sta
 
     assert core["database"]["path"] == data["database"]["path"]
     assert Path(core["database"]["path"]).resolve() == stack.db_path.resolve()
-
-
-def test_proxy_data_gives_the_cores_to_proxy_traffic_first(stack: Stack) -> None:
-    # Indexing is background work: under contention the scheduler must favour proxy-core. Each
-    # service leads a session of its own, so the autogroup's nice is what counts between them.
-    data = lowered_by(niceness(stack.core.pid), 10)
-    assert niceness(stack.data.pid) == data
-    if autogroup_nice(stack.data.pid) is not None:
-        assert autogroup_nice(stack.data.pid) == data
-        assert autogroup_nice(stack.core.pid) == niceness(stack.core.pid)
 
 
 def test_a_proxied_request_is_listed_within_1s_and_searchable_within_2s(

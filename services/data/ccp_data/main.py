@@ -7,7 +7,6 @@ import sys
 
 from ccp_data.app import create_app
 from ccp_data.indexer import IndexerError, check_fts5
-from ccp_data.priority import lower_priority
 from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
 from ccp_shared.serve import log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema, connect
@@ -56,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SchemaError, IndexerError) as exc:
         print(f"proxy-data: {exc}", file=sys.stderr)
         return 2
-    # Indexing and dashboards are background work on the machine Claude Code's traffic goes
-    # through: when the cores are busy, proxy-core (and Caddy) come first.
-    lower_priority(int(config["data_nice"]))
     serve(
         create_app(config),
         host=str(config["service_host"]),

@@ -191,9 +191,3 @@ def test_force_haiku_to_zai_needs_a_zai_key() -> None:
     with pytest.raises(ConfigError, match=r"providers\.zai\.api_key.*ZAI_API_KEY"):
         load_config(environ={"FORCE_HAIKU_TO_ZAI": "true", "ZAI_HEADER_MODE": "bearer"})
     assert load_config(environ={"FORCE_HAIKU_TO_ZAI": "1", "ZAI_API_KEY": "k"}).providers["zai"]
-
-
-@pytest.mark.parametrize("value", ["-1", "20"])
-def test_data_nice_outside_0_to_19_is_a_config_error(value: str) -> None:
-    with pytest.raises(ConfigError, match=r"^data_nice: .* from 0 to 19"):
-        load_config(environ={"CCP_DATA_NICE": value})
