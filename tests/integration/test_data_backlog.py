@@ -25,10 +25,11 @@ import httpx
 import orjson
 import pytest
 
-from ccp_shared.records import STATUS_OK, RequestRecord
+from ccp_shared.records import RequestRecord
 from ccp_shared.store import connect, write_batch
 from tests.integration.stack import FakeUpstreamProcess, Stack
 from tests.support.polling import wait_until
+from tests.support.recorded import record, streamed_reply
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,19 +40,6 @@ BACKLOG = TURNS + RESUMED
 CONNECTIONS = 32
 WAL_LIMIT = 64 * 1024 * 1024
 CATCH_UP_DEADLINE = 300.0
-SSE_REPLY = (
-    'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
-    '"role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":12,'
-    '"output_tokens":1}}}\n\n'
-    'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-    '"content_block":{"type":"text","text":""}}\n\n'
-    'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-    '"delta":{"type":"text_delta","text":"Sure, here is turn %d."}}\n\n'
-    'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-    'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
-    '"usage":{"output_tokens":9}}\n\n'
-    'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-)
 
 
 def backlog_records(now: float) -> Iterator[RequestRecord]:
@@ -64,39 +52,23 @@ def backlog_records(now: float) -> Iterator[RequestRecord]:
             history.append({"role": "user", "content": f"session {session_number} step {turn}"})
             body = {"model": "claude-sonnet-4-5", "stream": True, "messages": history}
             ts = now - 6 * 3600 + session_number * 50 + turn
-            yield streamed_record(
-                f"backlog-{session_number:04d}-{turn:03d}", ts, session, body, 12, turn
-            )
+            yield sonnet_turn(f"backlog-{session_number:04d}-{turn:03d}", ts, session, body, turn)
             history.append({"role": "assistant", "content": f"Sure, here is turn {turn}."})
     rng = random.Random(5)
     for number in range(RESUMED):
         ts = now - 5 * 3600 + number
         body = {"model": "claude-sonnet-4-5", "stream": True, "messages": resumed_history(rng)}
         session = str(uuid.UUID(int=SESSIONS + number + 1))
-        yield streamed_record(f"resumed-{number:03d}", ts, session, body, 50_000, 0)
+        yield sonnet_turn(f"resumed-{number:03d}", ts, session, body, 0)
 
 
-def streamed_record(
-    request_id: str, ts: float, session: str, body: dict[str, Any], input_tokens: int, turn: int
+def sonnet_turn(
+    request_id: str, ts: float, session: str, body: dict[str, Any], turn: int
 ) -> RequestRecord:
-    """A finished streamed sonnet request as proxy-core records it."""
-    return RequestRecord(
-        id=request_id,
-        ts_start=ts,
-        ts_end=ts + 1.5,
-        session_id=session,
-        model="claude-sonnet-4-5",
-        provider="anthropic",
-        stream=True,
-        status=STATUS_OK,
-        http_status=200,
-        input_tokens=input_tokens,
-        output_tokens=9,
-        ttft_ms=300.0,
-        duration_ms=1500.0,
-        request_body=orjson.dumps(body),
-        response_body=SSE_REPLY % turn,
-    )
+    """A finished streamed request answering with the text the next turn's history repeats."""
+    text = {"type": "text", "text": f"Sure, here is turn {turn}."}
+    reply = streamed_reply([text], model="claude-sonnet-4-5")
+    return record(body, ts=ts, response=reply, session_id=session, request_id=request_id)
 
 
 def resumed_history(rng: random.Random, turns: int = 60) -> list[dict[str, Any]]:
