@@ -137,3 +137,35 @@ def test_parser_handles_split_and_pipelined_requests() -> None:
     assert [(head.target, body) for head, body in done] == [("/a", b"abc"), ("/b", b"hi!")]
     with pytest.raises(BadRequest):
         parser.feed(b"POST /c HTTP/1.1\r\nContent-Length: -1\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"stream": true}', b'{"model": 7}'])
+def test_a_messages_body_without_a_model_string_gets_a_400(up: FakeUpstream, body: bytes) -> None:
+    reply = httpx.post(f"{up.url}/v1/messages", content=body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["type"] == "invalid_request_error"
+
+
+def _chunk_sizes(raw: bytes) -> list[int]:
+    """The sizes of the chunks of a chunked body, in order, the final zero-size one last."""
+    sizes, rest = [], raw.split(b"\r\n\r\n", 1)[1]
+    while True:
+        line, rest = rest.split(b"\r\n", 1)
+        sizes.append(int(line, 16))
+        if sizes[-1] == 0:
+            return sizes
+        rest = rest[sizes[-1] + 2 :]
+
+
+def test_an_unpaced_stream_still_sends_one_chunk_per_event(up: FakeUpstream) -> None:
+    request = (
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%b" % (len(BODY), BODY)
+    )
+    raw = b""
+    with socket.create_connection((up.host, up.port), timeout=5) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            raw += chunk
+    # Four text deltas: ten events (see the first test), each its own chunk, then the last one.
+    assert len(_chunk_sizes(raw)) == 10 + 1
