@@ -259,6 +259,14 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _origin_form(target: str) -> str:
+    """``/path?query`` of a request target given in absolute form; other targets as they are."""
+    if target.startswith(("http://", "https://")):
+        rest = target.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return target
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
@@ -469,7 +477,9 @@ class _Connection(asyncio.Protocol):
     async def _respond(self, head: _Head, body: bytes) -> bool:
         owner = self._owner
         owner._received(Received(head.method, head.target, head.headers, body))
-        path = head.target.split("?", 1)[0]
+        # A request in absolute form (``POST http://host/v1/messages``) is what a client sends to
+        # a forward proxy: answered like any other, so the fake can stand in for one.
+        path = _origin_form(head.target).split("?", 1)[0]
         if head.method == "POST" and path == "/v1/messages":
             return await self._messages(head, body) and head.keep_alive
         if head.method == "POST" and path == "/v1/messages/count_tokens":

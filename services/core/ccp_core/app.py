@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccp_core.catalogue import Catalogue, list_models, read_pricing_file, retrieve_model
+from ccp_core.egress import egress_for
 from ccp_core.errors import from_http_exception
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ProxyEndpoint
@@ -28,6 +31,8 @@ from ccp_shared.errors import ApiError, InternalError
 from ccp_shared.records import STATUS_PROXY_ERROR
 
 RecorderFactory = Callable[[Config], RecorderLike]
+
+log = logging.getLogger(__name__)
 
 
 def client_session(config: Config) -> aiohttp.ClientSession:
@@ -84,15 +89,24 @@ async def _telemetry(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def create_app(config: Config, recorder_factory: RecorderFactory = open_recorder) -> Starlette:
+def create_app(
+    config: Config,
+    recorder_factory: RecorderFactory = open_recorder,
+    environ: Mapping[str, str] = os.environ,
+) -> Starlette:
+    """The app; ConfigError for a forward proxy in ``environ`` (HTTPS_PROXY …) it cannot use."""
     catalogue = Catalogue.build(read_pricing_file(), extra_ids=config.pricing.keys())
+    egress = {name: egress_for(p.base_url, environ) for name, p in config.providers.items()}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         recorder = recorder_factory(config)
         recorder.start()
-        core = CoreState(config=config, recorder=recorder, catalogue=catalogue)
+        core = CoreState(config=config, recorder=recorder, catalogue=catalogue, egress=egress)
         core.sessions = {name: client_session(config) for name in config.providers}
+        for name, way in egress.items():
+            if way.proxy is not None:
+                log.info("provider %s is reached through the proxy %s", name, way.proxy)
         try:
             yield {"core": core}
         finally:

@@ -16,6 +16,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
+from ccp_core.egress import DIRECT, Egress
 from ccp_core.errors import (
     ApiError,
     BodyTooLarge,
@@ -158,20 +159,31 @@ async def open_upstream(
     url: str,
     headers: dict[str, str],
     body: bytes,
+    egress: Egress = DIRECT,
 ) -> aiohttp.ClientResponse:
     """Send the request; map failures to reach the provider onto 502 / 504."""
+    if egress.headers and not url.startswith("https://"):
+        # aiohttp puts proxy headers on a CONNECT only; a plain-HTTP request through a proxy
+        # carries them itself.
+        headers = {**headers, **egress.headers}
     try:
         # A redirect goes back to the client as it came: followed here, it would carry the
         # x-api-key to whatever host the Location names (aiohttp strips only Authorization) and
         # a 302/303 would turn the POST into a bodiless GET.
         return await session.post(
-            URL(url, encoded=True), data=body, headers=headers, allow_redirects=False
+            URL(url, encoded=True),
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            proxy=egress.proxy,
+            proxy_headers=egress.headers,
         )
     except TimeoutError:
         raise UpstreamTimeout(f"provider {provider.name} did not answer in time ({url})") from None
     except aiohttp.ClientError as exc:
+        via = f" through the proxy {egress.proxy}" if egress.proxy is not None else ""
         raise UpstreamUnreachable(
-            f"provider {provider.name} is unreachable at {provider.base_url}: {exc}"
+            f"provider {provider.name} is unreachable at {provider.base_url}{via}: {exc}"
         ) from None
 
 
@@ -220,6 +232,7 @@ async def proxy_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
             url,
             upstream_headers(record.request_headers, provider),
             body,
+            core.egress_for(provider),
         )
         await relay(response, send, exchange)
     except ApiError as exc:

@@ -43,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         # Read (or create) the key now: a damaged key file is a one-line error here, where in
         # the app's lifespan it would be a traceback.
         load_hash_key(config)
+        app = create_app(config)
     except (ConfigError, SchemaError) as exc:
         print(f"proxy-core: {exc}", file=sys.stderr)
         return 2
     serve(
-        create_app(config),
+        app,
         host=str(config["service_host"]),
         port=int(config["core_port"]),
         graceful_timeout=float(config["proxy.shutdown_grace"]),

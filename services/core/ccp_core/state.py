@@ -8,6 +8,7 @@ from typing import Protocol
 import aiohttp
 
 from ccp_core.catalogue import Catalogue
+from ccp_core.egress import DIRECT, Egress
 from ccp_core.metrics import Metrics
 from ccp_shared.config import Config, ProviderConfig
 from ccp_shared.records import RequestRecord
@@ -30,6 +31,11 @@ class CoreState:
     catalogue: Catalogue
     metrics: Metrics = field(default_factory=Metrics)
     sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
+    # The forward proxy per provider, when HTTPS_PROXY and friends name one (ccp_core.egress).
+    egress: dict[str, Egress] = field(default_factory=dict)
 
     def session_for(self, provider: ProviderConfig) -> aiohttp.ClientSession:
         return self.sessions[provider.name]
+
+    def egress_for(self, provider: ProviderConfig) -> Egress:
+        return self.egress.get(provider.name, DIRECT)

@@ -436,6 +436,47 @@ def test_unreachable_upstream_is_502_naming_the_provider(
     assert only_record(recorder).status == "proxy_error"
 
 
+# A provider host that cannot resolve (RFC 2606): reached at all only through the proxy.
+BEHIND_PROXY = "http://api.provider.invalid:8080"
+
+
+def test_https_proxy_variables_send_the_request_through_the_proxy(
+    tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    # The fake answers absolute-form requests, so it stands in for a forward proxy here.
+    environ = {"HTTP_PROXY": upstream.url.replace("http://", "http://me:pw@")}
+    app = create_app(make_config(tmp_path, BEHIND_PROXY), lambda _: recorder, environ=environ)
+    with TestClient(app) as test_client:
+        response = test_client.post("/v1/messages?beta=true", content=b'{"model": "m"}')
+    assert response.status_code == 200
+    (seen,) = upstream.requests
+    assert seen.path == f"{BEHIND_PROXY}/v1/messages?beta=true"
+    assert seen.headers["proxy-authorization"] == "Basic bWU6cHc="  # me:pw
+    assert only_record(recorder).upstream_url == f"{BEHIND_PROXY}/v1/messages"
+
+
+def test_an_unreachable_proxy_is_a_502_naming_it(tmp_path: Path, recorder: FakeRecorder) -> None:
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    app = create_app(
+        make_config(tmp_path, BEHIND_PROXY), lambda _: recorder, environ={"http_proxy": proxy}
+    )
+    with TestClient(app) as test_client:
+        response = test_client.post("/v1/messages", content=b'{"model": "m"}')
+    assert response.status_code == 502
+    assert f"through the proxy {proxy}" in error_of(response)["message"]
+
+
+def test_no_proxy_keeps_a_provider_direct(
+    tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    environ = {"HTTP_PROXY": f"http://127.0.0.1:{closed_port()}", "NO_PROXY": "127.0.0.1"}
+    app = create_app(make_config(tmp_path, upstream.url), lambda _: recorder, environ=environ)
+    with TestClient(app) as test_client:
+        response = test_client.post("/v1/messages", content=b'{"model": "m"}')
+    assert response.status_code == 200
+    assert upstream.requests[0].path == "/v1/messages"
+
+
 def test_silent_upstream_is_504(tmp_path: Path, recorder: FakeRecorder) -> None:
     # A listening socket nobody answers on: connect succeeds, the response never comes.
     with socket.socket() as listener:

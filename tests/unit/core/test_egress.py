@@ -1,0 +1,90 @@
+"""The forward proxy proxy-core uses to reach a provider, read from the standard variables."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from yarl import URL
+
+from ccp_core.egress import DIRECT, Egress, bypassed, egress_for
+from ccp_core.main import main
+from ccp_shared.config import ConfigError
+
+ANTHROPIC = "https://api.anthropic.com"
+
+
+def test_no_proxy_variables_mean_a_direct_connection() -> None:
+    assert egress_for(ANTHROPIC, {"PATH": "/usr/bin"}) is DIRECT
+
+
+def test_the_variable_of_the_provider_scheme_is_used() -> None:
+    environ = {"HTTPS_PROXY": "http://proxy.corp:3128", "HTTP_PROXY": "http://other:8080"}
+    assert egress_for(ANTHROPIC, environ) == Egress(URL("http://proxy.corp:3128"))
+    assert egress_for("http://plain.example", environ) == Egress(URL("http://other:8080"))
+
+
+def test_lower_case_wins_and_an_empty_value_unsets() -> None:
+    assert egress_for(
+        ANTHROPIC, {"HTTPS_PROXY": "http://upper:1", "https_proxy": "http://lower:2"}
+    ) == (Egress(URL("http://lower:2")))
+    assert egress_for(ANTHROPIC, {"HTTPS_PROXY": "http://upper:1", "https_proxy": ""}) is DIRECT
+
+
+def test_a_proxy_without_a_scheme_is_http_and_credentials_become_basic_auth() -> None:
+    assert egress_for(ANTHROPIC, {"HTTPS_PROXY": "proxy.corp:3128"}).proxy == URL(
+        "http://proxy.corp:3128"
+    )
+    egress = egress_for(ANTHROPIC, {"HTTPS_PROXY": "http://me:s%40cret@proxy.corp:3128"})
+    credentials = "Basic " + base64.b64encode(b"me:s@cret").decode()
+    assert egress == Egress(URL("http://proxy.corp:3128"), {"Proxy-Authorization": credentials})
+
+
+def test_no_proxy_and_loopback_providers_go_direct() -> None:
+    proxy = {"HTTPS_PROXY": "http://proxy.corp:3128", "HTTP_PROXY": "http://proxy.corp:3128"}
+    assert egress_for(ANTHROPIC, {**proxy, "NO_PROXY": "example.org, .anthropic.com"}) is DIRECT
+    assert egress_for(ANTHROPIC, {**proxy, "no_proxy": "*"}) is DIRECT
+    assert egress_for("http://127.0.0.1:8900", proxy) is DIRECT
+    assert egress_for("http://localhost:8900", proxy) is DIRECT
+    assert egress_for("http://[::1]:8900", proxy) is DIRECT
+    assert egress_for(ANTHROPIC, {**proxy, "NO_PROXY": "example.org"}).proxy is not None
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "no_proxy", "expected"),
+    [
+        ("api.anthropic.com", 443, "anthropic.com", True),
+        ("api.anthropic.com", 443, "*.anthropic.com", True),
+        ("anthropic.com", 443, ".anthropic.com", True),
+        ("notanthropic.com", 443, "anthropic.com", False),
+        ("api.anthropic.com", 443, "api.anthropic.com:443", True),
+        ("api.anthropic.com", 443, "api.anthropic.com:8443", False),
+        ("10.1.2.3", 80, "10.0.0.0/8", True),
+        ("10.1.2.3", 80, "192.168.0.0/16", False),
+        ("192.168.0.7", 80, "192.168.0.7", True),
+        ("api.z.ai", 443, " , ", False),
+    ],
+)
+def test_no_proxy_entries_read_as_curl_reads_them(
+    host: str, port: int, no_proxy: str, expected: bool
+) -> None:
+    assert bypassed(host, port, no_proxy) is expected
+
+
+def test_a_proxy_scheme_aiohttp_cannot_use_is_a_clear_error_without_the_password() -> None:
+    with pytest.raises(ConfigError, match=r"HTTPS_PROXY=socks5://me:\*\*\*\*@proxy:1080") as info:
+        egress_for(ANTHROPIC, {"HTTPS_PROXY": "socks5://me:secret@proxy:1080"})
+    assert "secret" not in str(info.value)
+    assert "NO_PROXY" in str(info.value)
+
+
+def test_proxy_core_refuses_to_start_with_a_proxy_it_cannot_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATA_DIR", "CCP_DB_PATH", "CCP_CONFIG", "CCP_PERSIST", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
+    assert main(["--lite", "--data-dir", str(tmp_path / "data"), "--port", "1"]) == 2
+    assert "HTTPS_PROXY=socks5://proxy.corp:1080" in capsys.readouterr().err
