@@ -12,8 +12,8 @@ that the upstream is never what a measurement or a streaming test is waiting on.
     FakeUpstream(port=0, record=False).serve_forever()   # what the CLI and the bench run
 
 Behaviour: ``POST /v1/messages`` streams the Anthropic SSE event sequence with chunked
-transfer-encoding, one chunk per event written as it is produced (``pace_ms`` apart; an unpaced
-stream in one write), when the body says ``"stream": true``, and answers one JSON message otherwise;
+transfer-encoding, one chunk per event written as it is produced (``pace_ms`` apart), when the
+body says ``"stream": true``, and answers one JSON message otherwise;
 ``POST /v1/messages/count_tokens`` answers ``{"input_tokens": n}``; ``GET /v1/models`` the list
 shape. Faults are asked for per instance (``up.mode = "error500"``) or per request with the
 ``x-fake-mode`` header (comma-separated, see ``MODES``); ``x-fake-events`` and ``x-fake-pace-ms``
@@ -457,11 +457,6 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None and not self._closed.is_set():
             self._transport.write(data)
 
-    def _flush(self, pending: list[bytes]) -> None:
-        if pending:
-            self._write(b"".join(pending))
-            pending.clear()
-
     async def _drain(self) -> None:
         if not self._writable.is_set():
             await self._writable.wait()
@@ -563,25 +558,17 @@ class _Connection(asyncio.Protocol):
             compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
         if not head.keep_alive:
             headers.append(("connection", "close"))
-        # What is ready goes out in one write, flushed before every wait: an unpaced stream is
-        # one write (the bytes on the wire are the same; a write per event cost the fake a
-        # quarter of its CPU, on a machine it shares with what it measures).
-        pending = [_head(200, headers)]
+        self._write(_head(200, headers))
         cut = len(frames) // 2 if "disconnect" in knobs.modes else -1
         pace = knobs.pace_ms / 1000
-        stall = "stall" in knobs.modes
         for i, frame in enumerate(frames):
             if i == cut:
-                self._flush(pending)
                 self.abort()
                 self._owner._count_dropped()
                 return False
             if i and pace:
-                self._flush(pending)
-                await self._drain()
                 await asyncio.sleep(pace)
-            if i == 1 and stall:
-                self._flush(pending)
+            if i == 1 and "stall" in knobs.modes:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), STALL_LIMIT_S)
             if self._closed.is_set():
@@ -590,12 +577,11 @@ class _Connection(asyncio.Protocol):
             data = frame
             if compressor is not None:
                 data = compressor.compress(frame) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            pending.append(_chunk(data))
-        if compressor is not None:
-            pending.append(_chunk(compressor.flush()))
-        pending.append(b"0\r\n\r\n")
-        self._flush(pending)
-        await self._drain()
+            # A write per event, paced or not: what the proxy is measured on is a stream.
+            self._write(_chunk(data))
+            await self._drain()
+        tail = b"" if compressor is None else _chunk(compressor.flush())
+        self._write(tail + b"0\r\n\r\n")
         return True
 
 
