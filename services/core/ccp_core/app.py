@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccp_core.catalogue import Catalogue, list_models, read_pricing_file, retrieve_model
-from ccp_core.egress import egress_for
+from ccp_core.egress import DIRECT, Egress, egress_for
 from ccp_core.errors import from_http_exception
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ProxyEndpoint
@@ -35,14 +35,19 @@ RecorderFactory = Callable[[Config], RecorderLike]
 log = logging.getLogger(__name__)
 
 
-def client_session(config: Config) -> aiohttp.ClientSession:
+def client_session(config: Config, egress: Egress = DIRECT) -> aiohttp.ClientSession:
     """One pooled HTTP client per provider, passing bytes through as they come."""
+    connect_timeout = float(config["proxy.connect_timeout"])
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
         # No total timeout: a long stream is healthy as long as bytes keep arriving.
         timeout=aiohttp.ClientTimeout(
             total=None,
-            sock_connect=float(config["proxy.connect_timeout"]),
+            # Through a proxy the connection is only up once the proxy has answered CONNECT,
+            # which sock_connect (the TCP connect) does not cover. Set only then: it costs a
+            # timer on every request, pooled connection or not.
+            connect=connect_timeout if egress.proxy is not None else None,
+            sock_connect=connect_timeout,
             sock_read=float(config["proxy.idle_timeout"]),
         ),
         auto_decompress=False,
@@ -103,7 +108,7 @@ def create_app(
         recorder = recorder_factory(config)
         recorder.start()
         core = CoreState(config=config, recorder=recorder, catalogue=catalogue, egress=egress)
-        core.sessions = {name: client_session(config) for name in config.providers}
+        core.sessions = {name: client_session(config, egress[name]) for name in config.providers}
         for name, way in egress.items():
             if way.proxy is not None:
                 log.info("provider %s is reached through the proxy %s", name, way.proxy)

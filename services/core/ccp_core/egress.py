@@ -1,6 +1,6 @@
 """The forward proxy, if any, between proxy-core and a provider.
 
-Read once at start-up from the variables curl and Claude Code read: ``HTTPS_PROXY`` for an
+Read once at start-up from the usual variables, as urllib reads them: ``HTTPS_PROXY`` for an
 ``https://`` provider, ``HTTP_PROXY`` for ``http://`` (lower-case names win over upper-case), and
 ``NO_PROXY`` for hosts reached directly. A loopback provider is always reached directly: a proxy
 cannot see this machine's localhost. aiohttp's own ``trust_env`` would look the variables up again
@@ -61,16 +61,19 @@ def egress_for(base_url: str, environ: Mapping[str, str]) -> Egress:
     if "no" in proxies and bypassed(host.lower(), url.port, proxies["no"][1]):
         return DIRECT
     name, value = chosen
-    proxy = URL(value if "://" in value else f"http://{value}")
-    if proxy.scheme not in PROXY_SCHEMES or not proxy.host:
+    try:
+        proxy = URL(value if "://" in value else f"http://{value}")
+        if proxy.scheme not in PROXY_SCHEMES or not proxy.host:
+            raise ValueError("proxy-core can use an http:// or https:// proxy")
+        headers = None
+        if proxy.user:
+            credentials = aiohttp.encode_basic_auth(proxy.user, proxy.password or "")
+            headers = {"Proxy-Authorization": credentials}
+    except ValueError as exc:
         raise ConfigError(
-            f"{name}={_without_password(value)}: proxy-core can use an http:// or https:// "
-            "proxy; unset it or add the provider's host to NO_PROXY"
-        )
-    headers = None
-    if proxy.user:
-        credentials = aiohttp.encode_basic_auth(proxy.user, proxy.password or "")
-        headers = {"Proxy-Authorization": credentials}
+            f"{name}={_masked(value)}: {exc}; fix it, unset it, or add the provider's host to "
+            "NO_PROXY"
+        ) from None
     return Egress(proxy.with_user(None), headers)
 
 
@@ -97,7 +100,7 @@ def bypassed(host: str, port: int | None, no_proxy: str) -> bool:
         name, _, entry_port = entry.rpartition(":") if ":" in entry else (entry, "", "")
         if entry_port and port is not None and entry_port != str(port):
             continue
-        name = name.removeprefix("*").lstrip(".")
+        name = name.strip("[]").removeprefix("*").lstrip(".")
         if name and (host == name or host.endswith("." + name)):
             return True
     return False
@@ -119,6 +122,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _without_password(value: str) -> str:
-    url = URL(value)
-    return str(url.with_password("****")) if url.password else value
+def _masked(value: str) -> str:
+    """A proxy setting fit for an error message: whatever precedes an ``@`` is a credential."""
+    scheme, _, rest = value.rpartition("://")
+    _, at, host = rest.rpartition("@")
+    return f"{scheme + '://' if scheme else ''}{'****@' if at else ''}{host}"

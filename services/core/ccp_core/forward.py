@@ -179,12 +179,18 @@ async def open_upstream(
             proxy_headers=egress.headers,
         )
     except TimeoutError:
-        raise UpstreamTimeout(f"provider {provider.name} did not answer in time ({url})") from None
+        raise UpstreamTimeout(
+            f"provider {provider.name} did not answer in time ({url}){_via(egress)}"
+        ) from None
     except aiohttp.ClientError as exc:
-        via = f" through the proxy {egress.proxy}" if egress.proxy is not None else ""
+        via = _via(egress)
         raise UpstreamUnreachable(
             f"provider {provider.name} is unreachable at {provider.base_url}{via}: {exc}"
         ) from None
+
+
+def _via(egress: Egress) -> str:
+    return f" through the proxy {egress.proxy}" if egress.proxy is not None else ""
 
 
 async def send_error(send: Send, exc: ApiError, request_id: str) -> None:

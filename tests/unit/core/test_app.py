@@ -440,7 +440,7 @@ def test_unreachable_upstream_is_502_naming_the_provider(
 BEHIND_PROXY = "http://api.provider.invalid:8080"
 
 
-def test_https_proxy_variables_send_the_request_through_the_proxy(
+def test_http_proxy_variables_send_the_request_through_the_proxy(
     tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
 ) -> None:
     # The fake answers absolute-form requests, so it stands in for a forward proxy here.
@@ -469,12 +469,32 @@ def test_an_unreachable_proxy_is_a_502_naming_it(tmp_path: Path, recorder: FakeR
 def test_no_proxy_keeps_a_provider_direct(
     tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
 ) -> None:
-    environ = {"HTTP_PROXY": f"http://127.0.0.1:{closed_port()}", "NO_PROXY": "127.0.0.1"}
-    app = create_app(make_config(tmp_path, upstream.url), lambda _: recorder, environ=environ)
+    environ = {"HTTP_PROXY": upstream.url, "NO_PROXY": "provider.invalid"}
+    app = create_app(make_config(tmp_path, BEHIND_PROXY), lambda _: recorder, environ=environ)
     with TestClient(app) as test_client:
         response = test_client.post("/v1/messages", content=b'{"model": "m"}')
-    assert response.status_code == 200
-    assert upstream.requests[0].path == "/v1/messages"
+    # Direct, the host does not resolve: a 502 that names no proxy, and the proxy saw nothing.
+    assert response.status_code == 502
+    assert "through the proxy" not in error_of(response)["message"]
+    assert upstream.requests == []
+
+
+def test_a_proxy_silent_after_connect_is_a_504_naming_it(
+    tmp_path: Path, recorder: FakeRecorder
+) -> None:
+    # An https provider goes through a CONNECT tunnel; this proxy accepts and never answers.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        config = make_config(
+            tmp_path, "https://api.provider.invalid", **{"proxy.connect_timeout": "300ms"}
+        )
+        app = create_app(config, lambda _: recorder, environ={"HTTPS_PROXY": proxy})
+        with TestClient(app) as test_client:
+            response = test_client.post("/v1/messages", content=b'{"model": "m"}')
+    assert response.status_code == 504
+    assert f"through the proxy {proxy}" in error_of(response)["message"]
 
 
 def test_silent_upstream_is_504(tmp_path: Path, recorder: FakeRecorder) -> None:

@@ -64,6 +64,8 @@ def test_no_proxy_and_loopback_providers_go_direct() -> None:
         ("10.1.2.3", 80, "192.168.0.0/16", False),
         ("192.168.0.7", 80, "192.168.0.7", True),
         ("api.z.ai", 443, " , ", False),
+        ("fd00::5", 443, "[fd00::5]:443", True),
+        ("fd00::5", 443, "fd00::/8", True),
     ],
 )
 def test_no_proxy_entries_read_as_curl_reads_them(
@@ -72,18 +74,33 @@ def test_no_proxy_entries_read_as_curl_reads_them(
     assert bypassed(host, port, no_proxy) is expected
 
 
-def test_a_proxy_scheme_aiohttp_cannot_use_is_a_clear_error_without_the_password() -> None:
-    with pytest.raises(ConfigError, match=r"HTTPS_PROXY=socks5://me:\*\*\*\*@proxy:1080") as info:
-        egress_for(ANTHROPIC, {"HTTPS_PROXY": "socks5://me:secret@proxy:1080"})
-    assert "secret" not in str(info.value)
-    assert "NO_PROXY" in str(info.value)
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("socks5://me:secret@proxy:1080", "socks5://****@proxy:1080"),
+        ("socks5://secret@proxy:1080", "socks5://****@proxy:1080"),
+        ("http://proxy:31x8", "http://proxy:31x8"),
+        ("me:secret@:3128", "****@:3128"),
+        ("http://us%3Aer:secret@proxy:3128", "http://****@proxy:3128"),
+    ],
+)
+def test_a_proxy_setting_that_cannot_be_used_is_a_clear_error_without_credentials(
+    value: str, shown: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        egress_for(ANTHROPIC, {"HTTPS_PROXY": value})
+    message = str(info.value)
+    assert message.startswith(f"HTTPS_PROXY={shown}: ")
+    assert "secret" not in message and "NO_PROXY" in message
 
 
 def test_proxy_core_refuses_to_start_with_a_proxy_it_cannot_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for name in ("DATA_DIR", "CCP_DB_PATH", "CCP_CONFIG", "CCP_PERSIST", "https_proxy"):
+    for name in ("DATA_DIR", "CCP_DB_PATH", "CCP_CONFIG", "CCP_PERSIST"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("https_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")
     assert main(["--lite", "--data-dir", str(tmp_path / "data"), "--port", "1"]) == 2

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
+from yarl import URL
 
+from ccp_core.egress import Egress
 from ccp_core.errors import BodyTooLarge, InvalidRequest
 from ccp_core.exchange import Exchange
-from ccp_core.forward import ClientGone, parse_request, plan, read_body
+from ccp_core.forward import ClientGone, open_upstream, parse_request, plan, read_body
+from ccp_shared.config import ProviderConfig
 from tests.unit.core.test_exchange import SCOPE, make_core
 
 ACCOUNT = "0a1b2c3d-0000-4000-8000-000000000001"
@@ -148,3 +151,37 @@ def test_the_session_header_wins_over_the_body(tmp_path: Path) -> None:
 def test_bad_bodies_are_400s(body: bytes, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         parse_request(body)
+
+
+class RecordingSession:
+    """Stands in for the aiohttp session: keeps what ``post`` was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def post(self, url: Any, **kwargs: Any) -> Any:
+        self.sent.append(kwargs)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("url", "in_request"),
+    [("https://api.example.com/v1/messages", False), ("http://api.example.com/v1/messages", True)],
+)
+def test_proxy_credentials_reach_the_proxy_and_never_go_into_a_tunnel(
+    url: str, in_request: bool
+) -> None:
+    # aiohttp sends proxy_headers on the CONNECT of an https request only; a plain-HTTP request
+    # goes to the proxy itself, so it must carry them. Inside a tunnel they would reach the
+    # provider.
+    credentials = {"Proxy-Authorization": "Basic bWU6cHc="}
+    egress = Egress(URL("http://proxy.corp:3128"), credentials)
+    session = RecordingSession()
+    provider = ProviderConfig("anthropic", "https://api.example.com")
+    headers = {"x-api-key": "sk-ant-0000"}
+    asyncio.run(open_upstream(cast(Any, session), provider, url, headers, b"{}", egress))
+    (sent,) = session.sent
+    assert sent["proxy"] == URL("http://proxy.corp:3128")
+    assert sent["proxy_headers"] == credentials
+    assert ("Proxy-Authorization" in sent["headers"]) is in_request
+    assert headers == {"x-api-key": "sk-ant-0000"}  # the caller's dict is left as it was
