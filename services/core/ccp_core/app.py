@@ -51,6 +51,10 @@ def client_session(config: Config, egress: Egress = DIRECT) -> aiohttp.ClientSes
             sock_read=float(config["proxy.idle_timeout"]),
         ),
         auto_decompress=False,
+        # A gateway keeps no cookies: a jar would send the Set-Cookie one client got (Cloudflare
+        # sets them on api.anthropic.com) on every other client's requests. Both headers still
+        # pass through end to end.
+        cookie_jar=aiohttp.DummyCookieJar(),
         # Send only what the client sent: an Accept-Encoding the client never offered would
         # bring back bytes it cannot read.
         skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),

@@ -436,6 +436,26 @@ def test_unreachable_upstream_is_502_naming_the_provider(
     assert only_record(recorder).status == "proxy_error"
 
 
+def test_cookies_pass_through_and_are_never_kept_for_other_clients(
+    tmp_path: Path, recorder: FakeRecorder
+) -> None:
+    # "localhost", not an IP address: aiohttp's default jar keeps cookies only from host names.
+    cookie = "__cf_bm=abc123; Path=/; HttpOnly"
+    with FakeUpstream(extra_headers={"set-cookie": cookie}) as up:
+        base_url = up.url.replace("127.0.0.1", "localhost")
+        with TestClient(create_app(make_config(tmp_path, base_url), lambda _: recorder)) as client:
+            first = client.post("/v1/messages", content=b'{"model": "m"}', headers=HEADERS)
+            client.cookies.clear()  # the test client's own jar: this is about proxy-core's
+            second = client.post("/v1/messages", content=b'{"model": "m"}', headers=HEADERS)
+            client.cookies.clear()
+            own = client.post(
+                "/v1/messages", content=b'{"model": "m"}', headers={**HEADERS, "cookie": "a=1"}
+            )
+        assert first.headers["set-cookie"] == cookie
+        assert second.status_code == own.status_code == 200
+        assert [request.headers.get("cookie") for request in up.requests] == [None, None, "a=1"]
+
+
 # A provider host that cannot resolve (RFC 2606): reached at all only through the proxy.
 BEHIND_PROXY = "http://api.provider.invalid:8080"
 
