@@ -151,7 +151,9 @@ front_host() {
 health_code() {
 	local head=()
 	[[ $1 == caddy ]] && head=(--head)
-	curl -s -o /dev/null -m 2 "${head[@]}" -w '%{http_code}' "$(health_url "$1")" 2>/dev/null || true
+	# --noproxy: our own services, never through the http_proxy a corporate machine may set.
+	curl -s -o /dev/null -m 2 --noproxy '*' "${head[@]}" -w '%{http_code}' "$(health_url "$1")" \
+		2>/dev/null || true
 }
 
 start_service() {

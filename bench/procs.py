@@ -46,6 +46,10 @@ class Service:
             return ""
 
 
+# Our own services on loopback: never through an http_proxy the machine may have set.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def wait_http(service: Service, url: str, method: str = "GET") -> None:
     """Poll ``url`` until it answers 200; fail early if the process dies."""
     deadline = time.monotonic() + START_DEADLINE_S
@@ -57,7 +61,7 @@ def wait_http(service: Service, url: str, method: str = "GET") -> None:
             )
         with contextlib.suppress(OSError, urllib.error.URLError):
             request = urllib.request.Request(url, method=method)
-            with urllib.request.urlopen(request, timeout=2) as response:
+            with _DIRECT.open(request, timeout=2) as response:
                 if response.status == 200:
                     return
         time.sleep(0.05)

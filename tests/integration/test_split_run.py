@@ -18,6 +18,7 @@ from tests.integration.stack import (
     REPO,
     FakeUpstreamProcess,
     RunSplit,
+    free_ports,
     is_running,
 )
 from tests.support.polling import wait_until
@@ -320,5 +321,23 @@ def test_status_and_stop_work_from_any_directory(
         assert "not running" not in stopped.stdout
         assert script.wait(60) == 0
         assert_all_stopped(script, pids)
+    finally:
+        script.kill()
+
+
+def test_a_machine_wide_forward_proxy_changes_nothing_on_loopback(
+    tmp_path: Path, upstream: FakeUpstreamProcess
+) -> None:
+    # A corporate machine: every proxy variable names a port nobody answers on. The health
+    # checks, Caddy to the services and proxy-core to a provider on this machine stay direct.
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    names = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+    script = RunSplit(tmp_path / "data", upstream.url, extra_env=dict.fromkeys(names, dead))
+    try:
+        script.start()
+        with httpx.Client(trust_env=False, timeout=30) as client:
+            response = client.post(f"{script.front_url}/v1/messages", json=BODY, headers=HEADERS)
+        assert response.status_code == 200
+        assert response.text.rstrip().endswith('data: {"type":"message_stop"}')
     finally:
         script.kill()
