@@ -22,11 +22,17 @@ PROXY_SCHEMES = frozenset({"http", "https"})
 
 
 class Egress(NamedTuple):
-    """How to reach one provider: straight, or through ``proxy``; ``headers`` go to the proxy
-    (``Proxy-Authorization`` when its URL carries credentials)."""
+    """How to reach one provider: straight, or through ``proxy``.
+
+    The proxy's credentials (``Proxy-Authorization``, when its URL carries some) go where the
+    proxy reads them: on the CONNECT of an ``https://`` provider (``connect_headers``, which
+    aiohttp sends on the CONNECT only) or on each request to an ``http://`` provider, which goes
+    to the proxy itself (``request_headers``). Inside a tunnel they would reach the provider.
+    """
 
     proxy: URL | None = None
-    headers: dict[str, str] | None = None
+    connect_headers: dict[str, str] | None = None
+    request_headers: dict[str, str] | None = None
 
 
 DIRECT = Egress()
@@ -65,16 +71,18 @@ def egress_for(base_url: str, environ: Mapping[str, str]) -> Egress:
         proxy = URL(value if "://" in value else f"http://{value}")
         if proxy.scheme not in PROXY_SCHEMES or not proxy.host:
             raise ValueError("proxy-core can use an http:// or https:// proxy")
-        headers = None
+        credentials = None
         if proxy.user:
-            credentials = aiohttp.encode_basic_auth(proxy.user, proxy.password or "")
-            headers = {"Proxy-Authorization": credentials}
+            basic = aiohttp.encode_basic_auth(proxy.user, proxy.password or "")
+            credentials = {"Proxy-Authorization": basic}
     except ValueError as exc:
         raise ConfigError(
             f"{name}={_masked(value)}: {exc}; fix it, unset it, or add the provider's host to "
             "NO_PROXY"
         ) from None
-    return Egress(proxy.with_user(None), headers)
+    if url.scheme == "https":
+        return Egress(proxy.with_user(None), connect_headers=credentials)
+    return Egress(proxy.with_user(None), request_headers=credentials)
 
 
 def bypassed(host: str, port: int | None, no_proxy: str) -> bool:

@@ -162,10 +162,8 @@ async def open_upstream(
     egress: Egress = DIRECT,
 ) -> aiohttp.ClientResponse:
     """Send the request; map failures to reach the provider onto 502 / 504."""
-    if egress.headers and not url.startswith("https://"):
-        # aiohttp puts proxy headers on a CONNECT only; a plain-HTTP request through a proxy
-        # carries them itself.
-        headers = {**headers, **egress.headers}
+    if egress.request_headers:
+        headers = {**headers, **egress.request_headers}
     try:
         # A redirect goes back to the client as it came: followed here, it would carry the
         # x-api-key to whatever host the Location names (aiohttp strips only Authorization) and
@@ -176,7 +174,7 @@ async def open_upstream(
             headers=headers,
             allow_redirects=False,
             proxy=egress.proxy,
-            proxy_headers=egress.headers,
+            proxy_headers=egress.connect_headers,
         )
     except TimeoutError:
         raise UpstreamTimeout(

@@ -36,9 +36,15 @@ def test_a_proxy_without_a_scheme_is_http_and_credentials_become_basic_auth() ->
     assert egress_for(ANTHROPIC, {"HTTPS_PROXY": "proxy.corp:3128"}).proxy == URL(
         "http://proxy.corp:3128"
     )
-    egress = egress_for(ANTHROPIC, {"HTTPS_PROXY": "http://me:s%40cret@proxy.corp:3128"})
-    credentials = "Basic " + base64.b64encode(b"me:s@cret").decode()
-    assert egress == Egress(URL("http://proxy.corp:3128"), {"Proxy-Authorization": credentials})
+    proxy = "http://me:s%40cret@proxy.corp:3128"
+    credentials = {"Proxy-Authorization": "Basic " + base64.b64encode(b"me:s@cret").decode()}
+    # On the CONNECT of an https provider; on each request to an http one (no tunnel there).
+    assert egress_for(ANTHROPIC, {"HTTPS_PROXY": proxy}) == Egress(
+        URL("http://proxy.corp:3128"), connect_headers=credentials
+    )
+    assert egress_for("http://plain.example", {"HTTP_PROXY": proxy}) == Egress(
+        URL("http://proxy.corp:3128"), request_headers=credentials
+    )
 
 
 def test_no_proxy_and_loopback_providers_go_direct() -> None:

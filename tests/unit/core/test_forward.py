@@ -8,7 +8,7 @@ import orjson
 import pytest
 from yarl import URL
 
-from ccp_core.egress import Egress
+from ccp_core.egress import egress_for
 from ccp_core.errors import BodyTooLarge, InvalidRequest
 from ccp_core.exchange import Exchange
 from ccp_core.forward import ClientGone, open_upstream, parse_request, plan, read_body
@@ -165,23 +165,27 @@ class RecordingSession:
 
 
 @pytest.mark.parametrize(
-    ("url", "in_request"),
-    [("https://api.example.com/v1/messages", False), ("http://api.example.com/v1/messages", True)],
+    ("base_url", "in_request"),
+    [("https://api.example.com", False), ("http://api.example.com", True)],
 )
 def test_proxy_credentials_reach_the_proxy_and_never_go_into_a_tunnel(
-    url: str, in_request: bool
+    base_url: str, in_request: bool
 ) -> None:
     # aiohttp sends proxy_headers on the CONNECT of an https request only; a plain-HTTP request
     # goes to the proxy itself, so it must carry them. Inside a tunnel they would reach the
     # provider.
-    credentials = {"Proxy-Authorization": "Basic bWU6cHc="}
-    egress = Egress(URL("http://proxy.corp:3128"), credentials)
+    proxy = "http://me:pw@proxy.corp:3128"
+    egress = egress_for(base_url, {"HTTPS_PROXY": proxy, "HTTP_PROXY": proxy})
     session = RecordingSession()
-    provider = ProviderConfig("anthropic", "https://api.example.com")
+    provider = ProviderConfig("anthropic", base_url)
     headers = {"x-api-key": "sk-ant-0000"}
+    url = f"{base_url}/v1/messages"
     asyncio.run(open_upstream(cast(Any, session), provider, url, headers, b"{}", egress))
     (sent,) = session.sent
     assert sent["proxy"] == URL("http://proxy.corp:3128")
-    assert sent["proxy_headers"] == credentials
-    assert ("Proxy-Authorization" in sent["headers"]) is in_request
+    credentials = {"Proxy-Authorization": "Basic bWU6cHc="}  # me:pw
+    assert sent["proxy_headers"] == (None if in_request else credentials)
+    assert (sent["headers"].get("Proxy-Authorization") == credentials["Proxy-Authorization"]) is (
+        in_request
+    )
     assert headers == {"x-api-key": "sk-ant-0000"}  # the caller's dict is left as it was
