@@ -1,4 +1,5 @@
-"""The processes a benchmark runs: fake upstream, proxy-core, proxy-data and Caddy.
+"""The processes a benchmark runs: fake upstream, reference passthrough, proxy-core, proxy-data
+and Caddy.
 
 They are started with the commands run-split.sh uses (the console scripts and
 ``caddy run --config deploy/Caddyfile``), on free loopback ports, each with its log in the
@@ -168,26 +169,30 @@ class Stack:
 def start_fake_upstream(log_dir: Path, events: int = 10) -> tuple[Service, str]:
     """The fake upstream in its own process, so it never shares a GIL with what it serves."""
     port = free_port()
+    argv = [str(ROOT / "tests" / "support" / "fake_upstream.py"), "--events", str(events)]
+    return _start_python("fake-upstream", [*argv, "--port", str(port)], port, log_dir)
+
+
+def start_reference(log_dir: Path, upstream_url: str) -> tuple[Service, str]:
+    """``bench.reference``, the bare passthrough the figures are read against."""
+    port = free_port()
+    argv = ["-m", "bench.reference", "--port", str(port), "--upstream", upstream_url]
+    return _start_python("reference", argv, port, log_dir)
+
+
+def _start_python(name: str, argv: list[str], port: int, log_dir: Path) -> tuple[Service, str]:
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / "fake-upstream.log"
-    argv = [
-        sys.executable,
-        str(ROOT / "tests" / "support" / "fake_upstream.py"),
-        "--port",
-        str(port),
-        "--events",
-        str(events),
-    ]
+    log = log_dir / f"{name}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            argv,
+            [sys.executable, *argv],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    service = Service("fake-upstream", proc, log)
+    service = Service(name, proc, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(service, f"{url}/health")

@@ -1,4 +1,5 @@
-"""The proxy side: direct-to-upstream vs through proxy-core vs through the full stack.
+"""The proxy side: direct-to-upstream vs through proxy-core vs through the full stack, with a
+bare passthrough (``bench.reference``) measured beside them as the machine's yardstick.
 
 Each phase gets fresh processes and a fresh DATA_DIR. Figures (all from the load generator's
 process, see ``loadgen``): latency p50/p99 at one connection and the added milliseconds against
@@ -94,6 +95,23 @@ def measure_direct(upstream_url: str, plan: Plan) -> dict[str, Any]:
         "direct.streamed_rps_32": load["ok_per_s"],
         "direct.ttft_p50_ms": _ms(ttft["ttft_ms"], 50),
         "direct.failures": latency["failures"] + load["failures"] + ttft["failures"],
+    }
+
+
+def measure_reference(reference_url: str, direct: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The bare passthrough (``bench.reference``): what the machine gives any proxy of this kind
+    right now. The proxy-core issue measured it at about 1,330 streamed req/s when it set the
+    targets; a run where it measures far less was taken on a slower machine."""
+    latency = measure(spec(reference_url, requests=plan.latency_requests, warmup=plan.warmup))
+    load = measure(
+        spec(reference_url, connections=CONNECTIONS, duration=plan.throughput_s, warmup=plan.warmup)
+    )
+    p50 = _ms(latency["latency_ms"], 50)
+    return {
+        "reference.p50_ms": p50,
+        "reference.added_p50_ms": _diff(p50, direct.get("direct.p50_ms")),
+        "reference.streamed_rps_32": load["ok_per_s"],
+        "reference.failures": latency["failures"] + load["failures"],
     }
 
 

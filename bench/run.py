@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script (`python bench/run.py`): import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import data_bench, proxy_bench
-from bench.procs import start_fake_upstream, stop
+from bench.procs import start_fake_upstream, start_reference, stop
 from bench.report import CpuProbe, table, write_json
 
 PARTS = ("core", "stack", "data")
@@ -34,6 +34,11 @@ def run_proxy(parts: list[str], quick: bool, work_dir: Path) -> dict[str, Any]:
     upstream, url = start_fake_upstream(work_dir / "logs")
     try:
         figures = proxy_bench.measure_direct(url, plan)
+        reference, reference_url = start_reference(work_dir / "logs", url)
+        try:
+            figures |= proxy_bench.measure_reference(reference_url, figures, plan)
+        finally:
+            stop(reference.proc)
         for kind in parts:
             figures |= proxy_bench.measure_proxy(kind, url, figures, work_dir, plan)
         return figures
