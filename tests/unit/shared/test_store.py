@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from ccp_shared.records import RequestRecord
-from ccp_shared.store import connect, in_transaction, insert_records, write_batch
+from ccp_shared.store import PAGE_SIZE, connect, in_transaction, insert_records, write_batch
 
 
 def record(rid: str, **fields: object) -> RequestRecord:
@@ -21,6 +21,25 @@ def test_connections_get_ccp_pragmas(data_dir: Path) -> None:
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1500
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.isolation_level is None  # autocommit: callers BEGIN IMMEDIATE themselves
+    conn.close()
+
+
+def test_a_new_database_gets_large_pages_and_an_existing_one_keeps_its_own(
+    data_dir: Path,
+) -> None:
+    fresh = connect(data_dir / "fresh.db")
+    fresh.execute("CREATE TABLE t (x)")
+    assert fresh.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    fresh.close()
+    # A database created before ccp chose its page size (SQLite's default 4 KiB) opens as it is.
+    old = sqlite3.connect(data_dir / "old.db")
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE t (x)")
+    old.close()
+    conn = connect(data_dir / "old.db")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("INSERT INTO t VALUES (1)").rowcount == 1
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
 
