@@ -37,7 +37,15 @@ def create_app(upstream: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal session
-        session = aiohttp.ClientSession(auto_decompress=False)
+        # Set up as proxy-core's client is (ccp_core.app.client_session), so neither pays for
+        # work the other skips: no total timeout, no cookie jar, no headers of its own.
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+        )
         try:
             yield
         finally:

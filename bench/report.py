@@ -50,6 +50,7 @@ TARGETS: dict[str, Target] = {
     "stack.rss_peak_mb": Target(80, True),
     "core.record_lag_p95_ms": Target(200, True),
     "stack.record_lag_p95_ms": Target(200, True),
+    "reference.failures": Target(0, True),
     "core.failures": Target(0, True),
     "stack.failures": Target(0, True),
     "core.rows_missing": Target(0, True),

@@ -30,6 +30,8 @@ def test_a_new_database_gets_large_pages_and_an_existing_one_keeps_its_own(
     fresh = connect(data_dir / "fresh.db")
     fresh.execute("CREATE TABLE t (x)")
     assert fresh.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    # The WAL is checkpointed at 4 MiB whatever the page size (SQLite: after 1000 pages).
+    assert fresh.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 256
     fresh.close()
     # A database created before ccp chose its page size (SQLite's default 4 KiB) opens as it is.
     old = sqlite3.connect(data_dir / "old.db")
@@ -38,6 +40,7 @@ def test_a_new_database_gets_large_pages_and_an_existing_one_keeps_its_own(
     old.close()
     conn = connect(data_dir / "old.db")
     assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1024
     assert conn.execute("INSERT INTO t VALUES (1)").rowcount == 1
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
