@@ -22,13 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ccp_core.headers import HOP_BY_HOP  # hop-by-hop, plus host and content-length
 from ccp_shared.serve import serve
-
-# Hop-by-hop, plus the two the HTTP client and the server set themselves.
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
-    | {"content-length", "proxy-connection"}
-)
 
 
 def create_app(upstream: str) -> Starlette:

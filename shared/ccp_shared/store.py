@@ -60,8 +60,8 @@ def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int) -> str
 
 # Pages of 16 KiB rather than SQLite's 4 KiB: a Claude Code request body is 50 KB and more, and
 # SQLite writes each page of it to the WAL (and again at the checkpoint) with calls of its own.
-# Writing a 52 KB record took proxy-core's writer 175-194 µs of CPU with 4 KiB pages and 97-109 µs
-# with 16 KiB (same WAL bytes between checkpoints); 8 KiB gave 130, 32 KiB 112-115.
+# Writing a 52 KB record took 175-222 µs of CPU with 4 KiB pages and 97-125 µs with 16 KiB (same
+# WAL bytes between checkpoints; 8 KiB gave 130, 32 KiB 112-115): docs/performance.md.
 PAGE_SIZE = 16384
 # A writer's commit checkpoints once the WAL holds this much (SQLite counts pages: its default of
 # 1000 is 4 MiB of 4 KiB pages), whatever the page size, so the WAL stays as small as it was.
