@@ -3,14 +3,18 @@ rebuild-rollups``).
 
 Thin: parse arguments, load the configuration, call ``ccp_shared.migrate``, ``dbops`` or
 ``rollups``, print.
-Exit codes: 0 done, 1 the check failed or some input was bad, 2 configuration or schema error.
+Exit codes: 0 done, 1 the check failed or some input was bad, 2 configuration, schema or database
+error (a file that is not an SQLite database, a locked or unwritable one): one line, no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
 
 from ccp_data import dbops, rollups
 from ccp_data.pricing import load_price_table
@@ -136,20 +140,36 @@ def main(argv: list[str] | None = None) -> int:
     flags = {"data_dir": args.data_dir, "storage.db_path": args.db_path}
     try:
         config = load_config(flags=flags, config_file=args.config)
-        if args.action == "upgrade":
-            return upgrade(config)
-        if args.action == "status":
-            return status(config)
-        if args.action == "check":
-            return check(config)
-        if args.action == "import":
-            return import_jsonl(config, args.jsonl)
-        if args.action == "rebuild-rollups":
-            return rebuild_rollups(config)
-        return export_csv(config, args.out)
+    except ConfigError as exc:
+        print(f"ccp: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run(config, args)
     except (ConfigError, SchemaError) as exc:
         print(f"ccp: {exc}", file=sys.stderr)
         return 2
+    except (sqlite3.Error, DBAPIError) as exc:
+        # Alembic's errors wrap sqlite3's: the original says it without the SQL and a URL.
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        print(f"ccp: cannot open database {config.db_path}: {reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a directory that cannot be created, a file that cannot be written
+        print(f"ccp: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "upgrade":
+        return upgrade(config)
+    if args.action == "status":
+        return status(config)
+    if args.action == "check":
+        return check(config)
+    if args.action == "import":
+        return import_jsonl(config, args.jsonl)
+    if args.action == "rebuild-rollups":
+        return rebuild_rollups(config)
+    return export_csv(config, args.out)
 
 
 if __name__ == "__main__":

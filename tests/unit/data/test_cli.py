@@ -119,6 +119,30 @@ def test_missing_files_and_databases_are_clear(
     assert code == 2 and "ccp db upgrade" in err
 
 
+def test_a_file_that_is_not_a_database_is_one_line_and_exit_2(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.mkdir(parents=True)
+    (env / "ccp.db").write_bytes(b"not an SQLite file " * 300)
+    for action in (["upgrade"], ["status"], ["export", "--csv"], ["rebuild-rollups"]):
+        code, out, err = run(capsys, "--data-dir", str(env), "db", *action)
+        assert (code, out) == (2, ""), action
+        assert err == f"ccp: cannot open database {env / 'ccp.db'}: file is not a database\n"
+    assert (env / "ccp.db").read_bytes() == b"not an SQLite file " * 300  # left as it was
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_exit_2(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "--data-dir", str(env), "db", "upgrade")
+    target = tmp_path / "missing-dir" / "out.csv"
+    code, out, err = run(
+        capsys, "--data-dir", str(env), "db", "export", "--csv", "--out", str(target)
+    )
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and str(target) in err and "Traceback" not in err
+
+
 def test_rebuild_rollups_applies_changed_prices_to_earlier_requests(
     env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
