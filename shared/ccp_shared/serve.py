@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -34,6 +35,26 @@ def log_level_name(value: object) -> str:
             f"log_level: unknown level {value!r} (expected debug, info, warning or error)"
         )
     return level
+
+
+def check_port(host: str, port: int, setting: str) -> None:
+    """ConfigError unless ``host:port`` can be bound now, as hypercorn will bind it.
+
+    Hypercorn binds only after the app's lifespan has started (the recorder, the indexer), and a
+    port in use is then a traceback; checked first, it is one line naming the setting to change.
+    SO_REUSEADDR, as hypercorn sets it: a port in TIME_WAIT (a service stopped a moment ago) is
+    free for both.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{setting}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "stop what uses it or choose another port"
+            ) from None
 
 
 def hypercorn_config(

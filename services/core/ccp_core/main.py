@@ -8,7 +8,7 @@ import sys
 from ccp_core.app import create_app
 from ccp_core.hash_key import load_hash_key
 from ccp_shared.config import ConfigError, load_config, require_db_dir
-from ccp_shared.serve import log_level_name, serve
+from ccp_shared.serve import check_port, log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema
 
 
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         # the app's lifespan it would be a traceback.
         load_hash_key(config)
         app = create_app(config)
+        check_port(str(config["service_host"]), int(config["core_port"]), "core_port")
     except (ConfigError, SchemaError) as exc:
         print(f"proxy-core: {exc}", file=sys.stderr)
         return 2

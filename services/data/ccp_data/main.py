@@ -8,7 +8,7 @@ import sys
 from ccp_data.app import create_app
 from ccp_data.indexer import IndexerError, check_fts5
 from ccp_shared.config import Config, ConfigError, load_config, require_db_dir
-from ccp_shared.serve import log_level_name, serve
+from ccp_shared.serve import check_port, log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema, connect
 
 # Long enough for an API read to finish once SIGTERM stops new ones.
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(flags=flags, config_file=args.config)
         preflight(config)
         level = log_level_name(config["log_level"])
+        check_port(str(config["service_host"]), int(config["data_port"]), "data_port")
     except (ConfigError, SchemaError, IndexerError) as exc:
         print(f"proxy-data: {exc}", file=sys.stderr)
         return 2

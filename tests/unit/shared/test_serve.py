@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import importlib
 import logging
+import socket
+from pathlib import Path
 
 import pytest
 
 from ccp_shared.config import ConfigError
-from ccp_shared.serve import KEEP_ALIVE_TIMEOUT, hypercorn_config, log_level_name
+from ccp_shared.migrate import upgrade
+from ccp_shared.serve import KEEP_ALIVE_TIMEOUT, check_port, hypercorn_config, log_level_name
 
 
 @pytest.mark.parametrize(("value", "name"), [("debug", "DEBUG"), ("Warning", "WARNING")])
@@ -32,3 +36,40 @@ def test_a_gateway_leaves_date_and_server_to_the_upstream() -> None:
     hc = hypercorn_config(host="::1", port=1, graceful_timeout=1.0, server_headers=False)
     assert not hc.include_date_header
     assert not hc.include_server_header
+
+
+def test_a_port_in_use_is_a_config_error_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"core_port: cannot listen on 127.0.0.1:{port} "):
+            check_port("127.0.0.1", port, "core_port")
+    check_port("127.0.0.1", port, "core_port")  # free again once it is closed
+
+
+@pytest.mark.parametrize(
+    ("service", "setting"), [("ccp_core.main", "core_port"), ("ccp_data.main", "data_port")]
+)
+def test_a_service_on_a_taken_port_says_so_in_one_line_before_starting(
+    service: str,
+    setting: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATA_DIR", "CCP_DB_PATH", "CCP_CONFIG", "CCP_PERSIST", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    upgrade(tmp_path / "data" / "ccp.db")
+    main = importlib.import_module(service).main
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            ["--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
+        )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and f"{setting}: cannot listen on 127.0.0.1:{port}" in err
