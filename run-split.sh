@@ -436,7 +436,12 @@ main() {
 		;;
 	esac
 	enter_root
-	ensure_venv
+	# stop and status use what is installed: after a `git pull` that changed pyproject.toml, a
+	# failed reinstall (offline, say) must not keep `stop` from stopping the running stack.
+	case $cmd in
+	start | restart) ensure_venv ;;
+	*) [[ -x $BIN/python ]] || die "$VENV is missing, so nothing was started from here (run ./run-split.sh)" ;;
+	esac
 	resolve_config
 	case $cmd in
 	start) cmd_start ;;
@@ -446,4 +451,7 @@ main() {
 	esac
 }
 
-main "$@"
+# Sourced (the tests do, to call ensure_venv alone), it only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
