@@ -544,6 +544,42 @@ def test_upstream_cut_mid_stream_is_recorded_as_upstream_error(
     assert record.input_tokens is not None  # what was seen before the cut is kept
 
 
+def test_a_stream_that_outlasts_the_idle_timeout_is_never_cut(
+    tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    # 15 events 100 ms apart: 1.5 s in all, five idle timeouts, yet never 300 ms without a byte.
+    # A total timeout (on the request, the stream or the read) of anything short would cut it.
+    config = make_config(tmp_path, upstream.url, **{"proxy.idle_timeout": "300ms"})
+    headers = {**HEADERS, "x-fake-events": "15", "x-fake-pace-ms": "100"}
+    with TestClient(create_app(config, lambda _: recorder)) as test_client:
+        response = test_client.post(
+            "/v1/messages", content=b'{"model": "m", "stream": true}', headers=headers
+        )
+    assert response.status_code == 200
+    assert response.content.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    record = only_record(recorder)
+    assert (record.status, record.error_type, record.output_tokens) == ("ok", None, 15)
+    assert record.duration_ms is not None and record.duration_ms > 1500
+
+
+def test_a_stream_gone_quiet_mid_way_is_cut_after_the_idle_timeout_and_recorded(
+    tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder
+) -> None:
+    config = make_config(tmp_path, upstream.url, **{"proxy.idle_timeout": "300ms"})
+    headers = {**HEADERS, "x-fake-mode": "stall"}  # the first event, then silence
+    with TestClient(create_app(config, lambda _: recorder)) as test_client:
+        response = test_client.post(
+            "/v1/messages", content=b'{"model": "m", "stream": true}', headers=headers
+        )
+    # The head and first event were relayed; the body then ends without its end (truncated).
+    assert response.status_code == 200
+    assert b"message_start" in response.content and b"message_stop" not in response.content
+    record = only_record(recorder)
+    assert (record.status, record.error_type) == ("upstream_error", "timeout_error")
+    assert record.input_tokens is not None  # what came before the silence is kept
+    assert record.duration_ms is not None and 300 <= record.duration_ms < 5000
+
+
 def test_claude_code_probes_are_answered_without_records(
     client: TestClient, recorder: FakeRecorder
 ) -> None:
