@@ -27,6 +27,9 @@ test: $(STAMP) ## run the whole suite (unit and integration)
 test-unit: $(STAMP) ## run the unit tests only
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
+test-integration: $(STAMP) ## run the integration tests only (real hypercorn and Caddy processes)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
+
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on the packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
