@@ -10,8 +10,11 @@ from collections.abc import Mapping
 
 # Upstream latency and TTFT span a few ms (count_tokens) to minutes (long thinking).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-# A client can name any model; past this many label values new ones are folded into "other".
+# A client can name any model; past this many label values new ones are folded into "other",
+# and so is a name longer than any real model id (a 5 MB "model" would be kept for the process's
+# life and sent with every scrape).
 MAX_MODEL_LABELS = 200
+MAX_MODEL_LABEL_LENGTH = 128
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -57,7 +60,7 @@ class Metrics:
     def count_request(self, status: str, model: str | None) -> None:
         label = model or "unknown"
         if label not in self._models:
-            if len(self._models) >= MAX_MODEL_LABELS:
+            if len(self._models) >= MAX_MODEL_LABELS or len(label) > MAX_MODEL_LABEL_LENGTH:
                 label = "other"
             else:
                 self._models.add(label)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ccp_core.metrics import MAX_MODEL_LABELS, Histogram, Metrics
+from ccp_core.metrics import MAX_MODEL_LABEL_LENGTH, MAX_MODEL_LABELS, Histogram, Metrics
 
 
 def test_histogram_buckets_are_cumulative() -> None:
@@ -41,3 +41,13 @@ def test_label_values_are_escaped_and_bounded() -> None:
     text = metrics.render({})
     assert 'model="we\\"ird\\\\model\\n"' in text
     assert 'model="other"} 6' in text
+
+
+def test_a_model_name_longer_than_any_real_one_is_counted_as_other() -> None:
+    metrics = Metrics()
+    metrics.count_request("ok", "m" * MAX_MODEL_LABEL_LENGTH)
+    metrics.count_request("proxy_error", "x" * 5_000_000)
+    text = metrics.render({})
+    assert f'model="{"m" * MAX_MODEL_LABEL_LENGTH}"}} 1' in text
+    assert 'ccp_core_requests_total{status="proxy_error",model="other"} 1' in text
+    assert len(text) < 10_000
