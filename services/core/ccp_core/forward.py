@@ -26,7 +26,7 @@ from ccp_core.errors import (
     error_body,
 )
 from ccp_core.exchange import Exchange
-from ccp_core.headers import REQUEST_ID_HEADER, upstream_headers
+from ccp_core.headers import REQUEST_ID_HEADER, control_character_header, upstream_headers
 from ccp_core.providers import choose_provider, upstream_url
 from ccp_core.state import CoreState
 from ccp_core.stream import relay
@@ -106,7 +106,13 @@ def parse_request(body: bytes) -> ParsedRequest:
         if not body.isascii():
             body.decode("utf-8")  # JSON is UTF-8; the decoder does not check strings it skips
         head = _read_head(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except UnicodeDecodeError as exc:
+        # Said plainly: a compressed body would otherwise read as a puzzle about surrogates.
+        raise InvalidRequest(
+            f"request body is not valid JSON: it is not UTF-8 (byte 0x{body[exc.start]:02x} at "
+            f"offset {exc.start}); is it compressed?"
+        ) from None
+    except (msgspec.DecodeError, RecursionError):
         return _parse_in_full(body)
     return _checked(head.model, head.stream, bytes(head.metadata) or None)
 
@@ -176,6 +182,15 @@ async def open_upstream(
             proxy=egress.proxy,
             proxy_headers=egress.connect_headers,
         )
+    except ValueError:
+        # aiohttp refuses to write a header value with a control character in it, before
+        # anything is sent: the client's header, so the client's error.
+        name = control_character_header(headers)
+        if name is None:
+            raise
+        raise InvalidRequest(
+            f"header {name}: control characters are not allowed in header values"
+        ) from None
     except TimeoutError:
         raise UpstreamTimeout(
             f"provider {provider.name} did not answer in time ({url}){_via(egress)}"
@@ -270,6 +285,9 @@ async def proxy_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         # A bug must still leave a record (and free the in-flight slot); normal paths finished.
         exchange.finish(
             STATUS_PROXY_ERROR,
+            # The error handler answers the exception on its way with a 500, unless the
+            # response had started (an upstream status is then what the client saw).
+            http_status=500 if record.http_status is None else None,
             error_type="internal_error",
             error_message="request ended without a final status",
         )

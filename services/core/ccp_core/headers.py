@@ -13,7 +13,8 @@ so its bytes 0x80-0xFF go upstream UTF-8-encoded (two bytes each); the record ke
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 from ccp_shared.config import ProviderConfig
 
@@ -39,6 +40,9 @@ _CREDENTIALS = frozenset({"x-api-key", "authorization"})
 REQUEST_ID_HEADER = b"ccp-request-id"
 
 RawHeaders = Iterable[tuple[bytes, bytes]]
+# What HTTP forbids in a header value (RFC 9110 §5.5) and aiohttp refuses to write; the server
+# in front of us lets some through (hypercorn does; Caddy does not).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _connection_tokens(value: str) -> set[str]:
@@ -75,6 +79,11 @@ def upstream_headers(received: dict[str, str], provider: ProviderConfig) -> dict
         else:
             headers["x-api-key"] = provider.api_key
     return headers
+
+
+def control_character_header(headers: Mapping[str, str]) -> str | None:
+    """The name of the first header whose value holds a control character, if any."""
+    return next((name for name, value in headers.items() if _CONTROL.search(value)), None)
 
 
 def downstream_headers(raw: RawHeaders, request_id: str) -> list[tuple[bytes, bytes]]:

@@ -394,6 +394,50 @@ def test_body_over_the_limit_is_413(
     assert [r.status for r in recorder.records] == ["proxy_error", "ok"]
 
 
+@pytest.mark.parametrize("value", ["a\x1bb", "a\x00", "tab\tis fine\x7f"])
+def test_a_control_character_in_a_header_is_a_400_naming_it(
+    client: TestClient, upstream: FakeUpstream, recorder: FakeRecorder, value: str
+) -> None:
+    headers = {**HEADERS, "x-odd": value}
+    response = client.post("/v1/messages", content=b'{"model": "m"}', headers=headers)
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "type": "invalid_request_error",
+        "message": "header x-odd: control characters are not allowed in header values",
+    }
+    record = only_record(recorder)
+    assert (record.status, record.http_status) == ("proxy_error", 400)
+    assert upstream.requests == []
+    # The pooled connection is still good for the next request.
+    assert (
+        client.post("/v1/messages", content=b'{"model": "m"}', headers=HEADERS).status_code == 200
+    )
+
+
+def test_a_bug_on_the_proxy_path_is_a_500_in_our_shape_and_still_one_record(
+    tmp_path: Path, upstream: FakeUpstream, recorder: FakeRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> dict[str, str]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("ccp_core.forward.upstream_headers", broken)
+    app = create_app(make_config(tmp_path, upstream.url), lambda _: recorder)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.post("/v1/messages", content=b'{"model": "m"}', headers=HEADERS)
+    assert response.status_code == 500
+    assert error_of(response) == {
+        "type": "api_error",
+        "message": "internal error in proxy-core: RuntimeError",
+    }
+    record = only_record(recorder)
+    assert (record.status, record.http_status, record.error_type) == (
+        "proxy_error",
+        500,
+        "internal_error",
+    )
+    assert upstream.requests == []
+
+
 def test_unknown_path_and_wrong_method(client: TestClient, recorder: FakeRecorder) -> None:
     missing = client.post("/v1/nothing", content=b"{}")
     assert missing.status_code == 404 and error_of(missing)["type"] == "not_found_error"
