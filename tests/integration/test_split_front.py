@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -183,6 +184,34 @@ def test_a_body_of_exactly_64_mib_reaches_proxy_core(client: httpx.Client) -> No
     assert reply.status_code == 400
     assert reply.json()["error"]["type"] == "invalid_request_error"
     assert "ccp-request-id" in reply.headers
+
+
+def raw_reply(port: int, request: bytes) -> bytes:
+    """What the front answers to ``request`` sent as raw bytes, read until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(request)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_a_body_the_front_cannot_read_is_not_blamed_on_a_healthy_service(stack: Stack) -> None:
+    # Chunked framing that is not hex: Caddy fails reading the body while passing it on, and
+    # answers 502 as it does for a service that is down.
+    reply = raw_reply(
+        stack.ports.front,
+        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    )
+
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 502 Bad Gateway"
+    error = orjson.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+    assert error["type"] == "api_error"
+    assert "its body could not be read (malformed or cut short)" in error["message"]
+    assert "not reachable" not in error["message"]
+    assert stack.core.healthy()
 
 
 def test_both_services_report_the_same_database(client: httpx.Client, stack: Stack) -> None:
