@@ -52,7 +52,7 @@ def create_app(config: Config, *, background: bool = True) -> Starlette:
             indexer.stop()
             db.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *docs.routes,
             *health.routes,
@@ -66,3 +66,7 @@ def create_app(config: Config, *, background: bool = True) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    # A trailing slash is another path, answered 404 in our shape (docs/api.md) as proxy-core
+    # does; Starlette's default, a 307 to the slashless path, would be neither.
+    app.router.redirect_slashes = False
+    return app

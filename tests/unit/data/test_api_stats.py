@@ -93,9 +93,24 @@ def test_models_are_ranked_and_marked_priced(client: TestClient) -> None:
         "/api/stats?since=" + "9" * 400 + "w",  # inf seconds ago
         "/api/stats/models?since=" + "9" * 400 + "w",
         "/api/stats?since=99999999999w",  # before 1970
+        "/api/stats?since=2999-01-01",  # after until, which is now when not given
+        "/api/stats/hourly?since=2999-01-01",
+        "/v1/usage?since=2999-01-01",
     ],
 )
 def test_bad_parameters_are_400_in_the_envelope(client: TestClient, query: str) -> None:
     response = client.get(query)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/stats/", "/api/requests/", "/v1/usage/", "/api/conversations/search/", "/health/"],
+)
+def test_a_trailing_slash_is_another_path_answered_404_not_redirected(
+    client: TestClient, path: str
+) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"

@@ -27,6 +27,9 @@ def time_range(request: Request, *, default_span: float) -> tuple[float, float]:
         text(request, "since"), text(request, "until"), now=now, default_span=default_span
     )
     assert since is not None  # a default span is always given
+    if until is None and since > now:
+        # Totals and series over a range that ends before it starts would be nonsense.
+        raise InvalidRequest("since: must not be after until (now, when until is not given)")
     return since, (now if until is None else until)
 
 
