@@ -311,10 +311,17 @@ def _build_providers(flat: Mapping[str, Any]) -> dict[str, ProviderConfig]:
         base_url = str(fields["base_url"]).rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"providers.{name}.base_url: expected an http(s) URL")
+        # Surrounding blanks are a pasting accident; a control character inside would make every
+        # request fail upstream-side, so it is refused here, without showing the key.
+        api_key = str(fields.get("api_key", "")).strip()
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in api_key):
+            raise ConfigError(
+                f"providers.{name}.api_key: contains a control character (a pasted line break?)"
+            )
         providers[name] = ProviderConfig(
             name=name,
             base_url=base_url,
-            api_key=str(fields.get("api_key", "")),
+            api_key=api_key,
             format=fmt,
             header_mode=mode,
         )

@@ -32,12 +32,15 @@ def new_request_id() -> str:
 
 
 class Exchange:
-    __slots__ = ("_core", "finished", "record", "started", "tee", "upstream_at")
+    __slots__ = ("_core", "finished", "record", "response_started", "started", "tee", "upstream_at")
 
     def __init__(self, core: CoreState, scope: Scope) -> None:
         self._core = core
         self.started = time.perf_counter()
         self.finished = False
+        # Whether the client has the response's head: from then on, what it sees is the upstream's
+        # status, whatever happens to the body.
+        self.response_started = False
         self.tee: Tee | None = None
         self.upstream_at: float | None = None
         received = header_dict(scope["headers"])

@@ -168,8 +168,7 @@ async def open_upstream(
     egress: Egress = DIRECT,
 ) -> aiohttp.ClientResponse:
     """Send the request; map failures to reach the provider onto 502 / 504."""
-    if egress.request_headers:
-        headers = {**headers, **egress.request_headers}
+    sent = {**headers, **egress.request_headers} if egress.request_headers else headers
     try:
         # A redirect goes back to the client as it came: followed here, it would carry the
         # x-api-key to whatever host the Location names (aiohttp strips only Authorization) and
@@ -177,14 +176,15 @@ async def open_upstream(
         return await session.post(
             URL(url, encoded=True),
             data=body,
-            headers=headers,
+            headers=sent,
             allow_redirects=False,
             proxy=egress.proxy,
             proxy_headers=egress.connect_headers,
         )
     except ValueError:
         # aiohttp refuses to write a header value with a control character in it, before
-        # anything is sent: the client's header, so the client's error.
+        # anything is sent. One of the client's headers: the client's error. (Provider keys are
+        # checked when the configuration loads; anything else stays an internal error.)
         name = control_character_header(headers)
         if name is None:
             raise
@@ -286,8 +286,8 @@ async def proxy_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         exchange.finish(
             STATUS_PROXY_ERROR,
             # The error handler answers the exception on its way with a 500, unless the
-            # response had started (an upstream status is then what the client saw).
-            http_status=500 if record.http_status is None else None,
+            # response had started (the upstream's status is then what the client saw).
+            http_status=None if exchange.response_started else 500,
             error_type="internal_error",
             error_message="request ended without a final status",
         )

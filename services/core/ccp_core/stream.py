@@ -141,6 +141,7 @@ async def relay(response: aiohttp.ClientResponse, send: Send, exchange: Exchange
                 "headers": downstream_headers(response.raw_headers, exchange.record.id),
             }
         )
+        exchange.response_started = True
         async for chunk in response.content.iter_any():
             arrived = time.perf_counter()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

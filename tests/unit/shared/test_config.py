@@ -69,6 +69,17 @@ def test_the_config_file_comes_from_ccp_config_or_the_working_directory(tmp_path
     assert load_config(environ={})["core_port"] == 4102
 
 
+def test_a_provider_key_is_trimmed_and_one_with_a_control_character_refused() -> None:
+    base = {"CCP_PROVIDERS__OAI__BASE_URL": "https://api.example.com"}
+    config = load_config(environ={**base, "CCP_PROVIDERS__OAI__API_KEY": " sk-test\n"})
+    assert config.providers["oai"].api_key == "sk-test"
+    with pytest.raises(ConfigError) as raised:
+        load_config(environ={**base, "CCP_PROVIDERS__OAI__API_KEY": "sk-te\nst-secret"})
+    message = str(raised.value)
+    assert message.startswith("providers.oai.api_key: contains a control character")
+    assert "secret" not in message
+
+
 def test_env_nesting_declares_a_provider() -> None:
     config = load_config(
         environ={
