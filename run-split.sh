@@ -32,26 +32,23 @@ print(c.db_path.absolute())
 print(int(c["proxy.shutdown_grace"]))
 '
 
-# Exits non-zero naming every port of the three that cannot be bound. SO_REUSEADDR makes a port
-# in TIME_WAIT (a stack stopped a moment ago) count as free, as it will for the services.
+# Exits non-zero naming every port of the three that cannot be bound: the check the services
+# make themselves (a port in TIME_WAIT, a stack stopped a moment ago, counts as free).
 PY_CHECK_PORTS='
-import socket, sys
+import sys
+from ccp_shared.serve import port_problem
 host, port, svc_host, core, data = sys.argv[1:]
-taken = []
-for what, h, p in (
-    ("CCP_PORT (Caddy)", host, port),
-    ("CCP_CORE_PORT (proxy-core)", svc_host, core),
-    ("CCP_DATA_PORT (proxy-data)", svc_host, data),
-):
-    family = socket.AF_INET6 if ":" in h else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((h, int(p)))
-        except OSError as exc:
-            taken.append(f"{what} {h}:{p} is in use ({exc.strerror})")
-if taken:
-    sys.exit("run-split: error: " + "; ".join(taken) + ". Stop what uses it or choose another port.")
+problems = [
+    problem
+    for what, h, p in (
+        ("CCP_PORT (Caddy)", host, port),
+        ("CCP_CORE_PORT (proxy-core)", svc_host, core),
+        ("CCP_DATA_PORT (proxy-data)", svc_host, data),
+    )
+    if (problem := port_problem(h, int(p), what))
+]
+if problems:
+    sys.exit("run-split: error: " + " ".join(problems))
 '
 
 say() { printf 'run-split: %s\n' "$*"; }
@@ -440,7 +437,7 @@ main() {
 	# failed reinstall (offline, say) must not keep `stop` from stopping the running stack.
 	case $cmd in
 	start | restart) ensure_venv ;;
-	*) [[ -x $BIN/python ]] || die "$VENV is missing, so nothing was started from here (run ./run-split.sh)" ;;
+	*) [[ -x $BIN/proxy-core ]] || die "ccp is not installed in $VENV (./run-split.sh installs it)" ;;
 	esac
 	resolve_config
 	case $cmd in

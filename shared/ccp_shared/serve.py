@@ -8,6 +8,7 @@ stops accepting connections and lets in-flight requests (long streams included) 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -37,24 +38,34 @@ def log_level_name(value: object) -> str:
     return level
 
 
-def check_port(host: str, port: int, setting: str) -> None:
-    """ConfigError unless ``host:port`` can be bound now, as hypercorn will bind it.
-
-    Hypercorn binds only after the app's lifespan has started (the recorder, the indexer), and a
-    port in use is then a traceback; checked first, it is one line naming the setting to change.
-    SO_REUSEADDR, as hypercorn sets it: a port in TIME_WAIT (a service stopped a moment ago) is
-    free for both.
-    """
+def port_problem(host: str, port: int, what: str) -> str | None:
+    """Why ``host:port`` cannot be bound now, as hypercorn will bind it, in a sentence naming
+    ``what`` (the setting to change); None when it can. SO_REUSEADDR, as hypercorn sets it: a
+    port in TIME_WAIT (a service stopped a moment ago) is free for both."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ConfigError(
-                f"{setting}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                "stop what uses it or choose another port"
-            ) from None
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"{what} {host}:{port} is in use ({reason}). "
+                    "Stop what uses it or choose another port."
+                )
+            return (
+                f"{what} {host}:{port} cannot be bound ({reason}). Is the address this machine's?"
+            )
+    return None
+
+
+def check_port(host: str, port: int, what: str) -> None:
+    """ConfigError unless ``host:port`` can be bound: hypercorn binds only after the app's
+    lifespan has started (the recorder, the indexer), and a failure then is a traceback."""
+    problem = port_problem(host, port, what)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def hypercorn_config(

@@ -17,8 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # The stub interpreter: ``-m venv DIR`` makes DIR/bin/python (this same stub); ``-m pip`` is logged
-# and succeeds unless STUB_PIP_FAILS is set; anything else (the version check, run-split's inline
-# programs) runs on the real interpreter, so resolving the configuration works as it does for real.
+# and, unless STUB_PIP_FAILS is set, "installs" (an empty bin/proxy-core beside it); anything else
+# (the version check, run-split's inline programs) runs on the real interpreter, so resolving the
+# configuration works as it does for real.
 STUB = """#!/usr/bin/env bash
 echo "$*" >> "$STUB_LOG"
 if [[ $1 == -m && $2 == venv ]]; then
@@ -26,7 +27,8 @@ if [[ $1 == -m && $2 == venv ]]; then
 	exit 0
 fi
 if [[ $1 == -m && $2 == pip ]]; then
-	[[ -z ${STUB_PIP_FAILS:-} ]]
+	[[ -z ${STUB_PIP_FAILS:-} ]] || exit 1
+	touch "$(dirname "$0")/proxy-core" && chmod +x "$(dirname "$0")/proxy-core"
 	exit
 fi
 if [[ -n ${STUB_TOO_OLD:-} && $1 == -c && $2 == *version_info* ]]; then
@@ -137,13 +139,19 @@ def test_an_old_python_is_refused_before_anything_is_created(repo: Path) -> None
 @pytest.mark.parametrize("command", ["stop", "status"])
 def test_stop_and_status_never_install(repo: Path, command: str) -> None:
     missing = run(repo, f"./run-split.sh {command}")
-    assert missing.returncode != 0 and ".venv is missing" in missing.stderr
+    assert missing.returncode != 0
+    assert f"ccp is not installed in {repo / '.venv'}" in missing.stderr
     assert calls(repo) == []
+
+    failed = run(repo, "source ./run-split.sh && ensure_venv", STUB_PIP_FAILS="1")
+    assert failed.returncode != 0  # a venv without ccp in it: still not installed
+    assert "ccp is not installed" in run(repo, f"./run-split.sh {command}").stderr
 
     assert ensure_venv(repo).returncode == 0
     later(repo / "pyproject.toml")  # a `git pull` changed it while the stack runs
+    pips = len(pip_calls(repo))
     done = run(repo, f"./run-split.sh {command}", STUB_PIP_FAILS="1")
-    assert len(pip_calls(repo)) == 1  # only the first install
+    assert len(pip_calls(repo)) == pips  # no install
     assert "installing" not in done.stdout and "pip" not in done.stderr
     # The command itself ran, on the configuration the real interpreter resolved.
     expected = "not running" if command == "stop" else "front: http://localhost:9"

@@ -11,6 +11,9 @@ from ccp_shared.config import ConfigError, load_config, require_db_dir
 from ccp_shared.serve import check_port, log_level_name, serve
 from ccp_shared.store import SchemaError, check_schema
 
+# How a port problem names the setting that changes it.
+CORE_PORT = "core_port (CCP_CORE_PORT, --port)"
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         # the app's lifespan it would be a traceback.
         load_hash_key(config)
         app = create_app(config)
-        check_port(str(config["service_host"]), int(config["core_port"]), "core_port")
+        check_port(str(config["service_host"]), int(config["core_port"]), CORE_PORT)
     except (ConfigError, SchemaError) as exc:
         print(f"proxy-core: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ from ccp_shared.store import SchemaError, check_schema, connect
 
 # Long enough for an API read to finish once SIGTERM stops new ones.
 GRACEFUL_TIMEOUT = 5.0
+# How a port problem names the setting that changes it.
+DATA_PORT = "data_port (CCP_DATA_PORT, --port)"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(flags=flags, config_file=args.config)
         preflight(config)
         level = log_level_name(config["log_level"])
-        check_port(str(config["service_host"]), int(config["data_port"]), "data_port")
+        check_port(str(config["service_host"]), int(config["data_port"]), DATA_PORT)
     except (ConfigError, SchemaError, IndexerError) as exc:
         print(f"proxy-data: {exc}", file=sys.stderr)
         return 2

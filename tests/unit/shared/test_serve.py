@@ -9,7 +9,13 @@ import pytest
 
 from ccp_shared.config import ConfigError
 from ccp_shared.migrate import upgrade
-from ccp_shared.serve import KEEP_ALIVE_TIMEOUT, check_port, hypercorn_config, log_level_name
+from ccp_shared.serve import (
+    KEEP_ALIVE_TIMEOUT,
+    check_port,
+    hypercorn_config,
+    log_level_name,
+    port_problem,
+)
 
 
 @pytest.mark.parametrize(("value", "name"), [("debug", "DEBUG"), ("Warning", "WARNING")])
@@ -43,13 +49,30 @@ def test_a_port_in_use_is_a_config_error_naming_the_setting() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(ConfigError, match=rf"core_port: cannot listen on 127.0.0.1:{port} "):
+        with pytest.raises(ConfigError) as raised:
             check_port("127.0.0.1", port, "core_port")
+    assert str(raised.value) == (
+        f"core_port 127.0.0.1:{port} is in use (Address already in use). "
+        "Stop what uses it or choose another port."
+    )
     check_port("127.0.0.1", port, "core_port")  # free again once it is closed
 
 
+def test_an_address_not_of_this_machine_is_not_blamed_on_the_port() -> None:
+    # 192.0.2.0/24 is TEST-NET-1: never a local address.
+    problem = port_problem("192.0.2.1", 3001, "core_port")
+    assert problem is not None
+    assert problem.startswith("core_port 192.0.2.1:3001 cannot be bound (")
+    assert problem.endswith("Is the address this machine's?")
+    assert port_problem("127.0.0.1", 0, "core_port") is None
+
+
 @pytest.mark.parametrize(
-    ("service", "setting"), [("ccp_core.main", "core_port"), ("ccp_data.main", "data_port")]
+    ("service", "setting"),
+    [
+        ("ccp_core.main", "core_port (CCP_CORE_PORT, --port)"),
+        ("ccp_data.main", "data_port (CCP_DATA_PORT, --port)"),
+    ],
 )
 def test_a_service_on_a_taken_port_says_so_in_one_line_before_starting(
     service: str,
@@ -67,9 +90,8 @@ def test_a_service_on_a_taken_port_says_so_in_one_line_before_starting(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code = main(
-            ["--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
-        )
+        argv = ["--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)]
+        code = main(argv)
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and f"{setting}: cannot listen on 127.0.0.1:{port}" in err
+    assert err.count("\n") == 1 and f"{setting} 127.0.0.1:{port} is in use" in err
