@@ -135,30 +135,8 @@ def rebuild_rollups(config: Config) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    flags = {"data_dir": args.data_dir, "storage.db_path": args.db_path}
-    try:
-        config = load_config(flags=flags, config_file=args.config)
-    except ConfigError as exc:
-        print(f"ccp: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return run(config, args)
-    except (ConfigError, SchemaError) as exc:
-        print(f"ccp: {exc}", file=sys.stderr)
-        return 2
-    except (sqlite3.Error, DBAPIError) as exc:
-        # Alembic's errors wrap sqlite3's: the original says it without the SQL and a URL.
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
-        print(f"ccp: cannot open database {config.db_path}: {reason}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a directory that cannot be created, a file that cannot be written
-        print(f"ccp: {exc}", file=sys.stderr)
-        return 2
-
-
-def run(config: Config, args: argparse.Namespace) -> int:
+def dispatch(config: Config, args: argparse.Namespace) -> int:
+    """Run the action ``args`` names; its exit code."""
     if args.action == "upgrade":
         return upgrade(config)
     if args.action == "status":
@@ -170,6 +148,29 @@ def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "rebuild-rollups":
         return rebuild_rollups(config)
     return export_csv(config, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    flags = {"data_dir": args.data_dir, "storage.db_path": args.db_path}
+    try:
+        config = load_config(flags=flags, config_file=args.config)
+    except ConfigError as exc:
+        print(f"ccp: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return dispatch(config, args)
+    except (ConfigError, SchemaError) as exc:
+        print(f"ccp: {exc}", file=sys.stderr)
+        return 2
+    except (sqlite3.Error, DBAPIError) as exc:
+        # Alembic's errors wrap sqlite3's: the original says it without the SQL and a URL.
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        print(f"ccp: database {config.db_path}: {reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a directory that cannot be created, a file that cannot be written
+        print(f"ccp: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

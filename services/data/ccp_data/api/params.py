@@ -28,7 +28,8 @@ def time_range(request: Request, *, default_span: float) -> tuple[float, float]:
     )
     assert since is not None  # a default span is always given
     if until is None and since > now:
-        # Totals and series over a range that ends before it starts would be nonsense.
+        # Here until is now, so a later since makes a range that ends before it starts (the
+        # list filters take a later since as given: it matches nothing, or a clock ahead).
         raise InvalidRequest("since: must not be after until (now, when until is not given)")
     return since, (now if until is None else until)
 
