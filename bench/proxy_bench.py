@@ -11,6 +11,7 @@ request sent became exactly one row with zero failures.
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import orjson
 
 from bench.loadgen import measure
-from bench.procs import RssSampler, Stack, rss_bytes
+from bench.procs import RssSampler, Stack, rss_bytes, start_reference, stop
 from bench.report import percentile
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
@@ -39,10 +40,28 @@ class Plan:
     throughput_s: float
     ttft_requests: int
     lag_requests: int
+    paired_rounds: int  # rounds of the side-by-side run (see ``measure_paired``)
 
 
-QUICK = Plan(latency_requests=300, warmup=50, throughput_s=3, ttft_requests=20, lag_requests=50)
-FULL = Plan(latency_requests=3000, warmup=300, throughput_s=15, ttft_requests=200, lag_requests=500)
+QUICK = Plan(
+    latency_requests=300,
+    warmup=50,
+    throughput_s=3,
+    ttft_requests=20,
+    lag_requests=50,
+    paired_rounds=2,
+)
+FULL = Plan(
+    latency_requests=3000,
+    warmup=300,
+    throughput_s=15,
+    ttft_requests=200,
+    lag_requests=500,
+    paired_rounds=8,
+)
+# One side-by-side slice: long enough for 32 connections to settle, short beside the VM's changes.
+PAIRED_SLICE_S = 2.0
+PAIRED_LATENCY_REQUESTS = 300
 
 
 def client_headers() -> dict[str, str]:
@@ -180,6 +199,61 @@ def _run_phase(
         f"{kind}.rows_missing": sent - stored,
         f"{kind}.failures": sum(r["failures"] for r in results),
         f"{kind}.errors": [e for r in results for e in r["errors"]][:10],
+    }
+
+
+def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, Any]:
+    """proxy-core (recording) and the reference, running at once and measured in turns.
+
+    The phases above are minutes apart, and this VM changes speed every few seconds, so their
+    ratio moves by a third between runs. Here each round measures both, in ABBA order, a 2 s slice
+    at 32 connections and 300 requests at one: the ratio of each round compares the two at the
+    same moment, and its median over the rounds is the figure to read the targets against.
+    """
+    reference, reference_url = start_reference(work_dir / "logs", upstream_url)
+    stack = Stack.fresh(work_dir / "paired", upstream_url)
+    try:
+        stack.migrate()
+        stack.start_core()
+        bases = {"reference": reference_url, "core": stack.url("core")}
+        warm = {name: measure(spec(base, requests=plan.warmup)) for name, base in bases.items()}
+        rps: dict[str, list[float]] = {name: [] for name in bases}
+        p50: dict[str, list[float]] = {name: [] for name in bases}
+        sent = warm["core"]["sent"]
+        failures = sum(w["failures"] for w in warm.values())
+        for round_ in range(plan.paired_rounds):
+            order = list(bases) if round_ % 2 == 0 else list(bases)[::-1]
+            for name in order:
+                load = measure(
+                    spec(bases[name], connections=CONNECTIONS, duration=PAIRED_SLICE_S, warmup=32)
+                )
+                latency = measure(spec(bases[name], requests=PAIRED_LATENCY_REQUESTS, warmup=20))
+                rps[name].append(load["ok_per_s"])
+                p50[name].append(_ms(latency["latency_ms"], 50) or 0.0)
+                failures += load["failures"] + latency["failures"]
+                if name == "core":
+                    sent += load["sent"] + latency["sent"]
+        stored, _ = wait_rows(stack.db_path, sent)
+        return paired_figures(rps, p50) | {
+            "paired.failures": failures,
+            "paired.core_rows_missing": sent - stored,
+        }
+    finally:
+        stack.close()
+        stop(reference.proc)
+
+
+def paired_figures(rps: dict[str, list[float]], p50: dict[str, list[float]]) -> dict[str, Any]:
+    """The side-by-side figures from each round's req/s and p50 of ``reference`` and ``core``."""
+    shares = [core / ref for core, ref in zip(rps["core"], rps["reference"], strict=True) if ref]
+    extra_ms = [core - ref for core, ref in zip(p50["core"], p50["reference"], strict=True)]
+    return {
+        "paired.rounds": len(shares),
+        "paired.reference_rps_32": statistics.median(rps["reference"]),
+        "paired.core_rps_32": statistics.median(rps["core"]),
+        "paired.core_share_of_reference": statistics.median(shares),
+        "paired.core_share_range": f"{min(shares):.2f} to {max(shares):.2f}",
+        "paired.core_p50_over_reference_ms": statistics.median(extra_ms),
     }
 
 

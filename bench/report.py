@@ -51,6 +51,8 @@ TARGETS: dict[str, Target] = {
     "core.record_lag_p95_ms": Target(200, True),
     "stack.record_lag_p95_ms": Target(200, True),
     "reference.failures": Target(0, True),
+    "paired.failures": Target(0, True),
+    "paired.core_rows_missing": Target(0, True),
     "core.failures": Target(0, True),
     "stack.failures": Target(0, True),
     "core.rows_missing": Target(0, True),

@@ -41,6 +41,8 @@ def run_proxy(parts: list[str], quick: bool, work_dir: Path) -> dict[str, Any]:
             stop(reference.proc)
         for kind in parts:
             figures |= proxy_bench.measure_proxy(kind, url, figures, work_dir, plan)
+        if "core" in parts:
+            figures |= proxy_bench.measure_paired(url, work_dir, plan)
         return figures
     finally:
         stop(upstream.proc)

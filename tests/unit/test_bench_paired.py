@@ -1,0 +1,34 @@
+"""The side-by-side figures: each round compares proxy-core with the reference beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.proxy_bench import paired_figures
+
+
+def test_the_share_is_the_median_of_each_rounds_ratio_not_a_ratio_of_medians() -> None:
+    # The machine is fast in rounds 1 and 3 and slow in 2: proxy-core keeps 90 % throughout,
+    # which a ratio of medians (1,000 / 1,500 = 0.67) would hide.
+    rps = {"reference": [2000.0, 1000.0, 1500.0], "core": [1800.0, 900.0, 1350.0]}
+    p50 = {"reference": [0.8, 1.2, 0.9], "core": [1.0, 1.5, 1.2]}
+
+    figures = paired_figures(rps, p50)
+
+    assert figures["paired.rounds"] == 3
+    assert figures["paired.reference_rps_32"] == 1500.0
+    assert figures["paired.core_rps_32"] == 1350.0
+    assert figures["paired.core_share_of_reference"] == pytest.approx(0.9)
+    assert figures["paired.core_share_range"] == "0.90 to 0.90"
+    assert figures["paired.core_p50_over_reference_ms"] == pytest.approx(0.3)
+
+
+def test_the_range_shows_how_far_single_rounds_spread() -> None:
+    rps = {"reference": [1000.0, 1000.0], "core": [700.0, 950.0]}
+    p50 = {"reference": [1.0, 1.0], "core": [1.1, 1.3]}
+
+    figures = paired_figures(rps, p50)
+
+    assert figures["paired.core_share_of_reference"] == pytest.approx(0.825)
+    assert figures["paired.core_share_range"] == "0.70 to 0.95"
+    assert figures["paired.core_p50_over_reference_ms"] == pytest.approx(0.2)
