@@ -218,7 +218,7 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
         bases = {"reference": reference_url, "core": stack.url("core")}
         warm = {name: measure(spec(base, requests=plan.warmup)) for name, base in bases.items()}
         rps: dict[str, list[float]] = {name: [] for name in bases}
-        p50: dict[str, list[float]] = {name: [] for name in bases}
+        p50: dict[str, list[float | None]] = {name: [] for name in bases}
         sent = warm["core"]["sent"]
         failures = sum(w["failures"] for w in warm.values())
         for round_ in range(plan.paired_rounds):
@@ -229,7 +229,7 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
                 )
                 latency = measure(spec(bases[name], requests=PAIRED_LATENCY_REQUESTS, warmup=20))
                 rps[name].append(load["ok_per_s"])
-                p50[name].append(_ms(latency["latency_ms"], 50) or 0.0)
+                p50[name].append(_ms(latency["latency_ms"], 50))
                 failures += load["failures"] + latency["failures"]
                 if name == "core":
                     sent += load["sent"] + latency["sent"]
@@ -243,17 +243,24 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
         stop(reference.proc)
 
 
-def paired_figures(rps: dict[str, list[float]], p50: dict[str, list[float]]) -> dict[str, Any]:
-    """The side-by-side figures from each round's req/s and p50 of ``reference`` and ``core``."""
+def paired_figures(
+    rps: dict[str, list[float]], p50: dict[str, list[float | None]]
+) -> dict[str, Any]:
+    """The side-by-side figures from each round's req/s and p50 of ``reference`` and ``core``; a
+    round where either side completed nothing counts in ``paired.failures``, not in a median."""
     shares = [core / ref for core, ref in zip(rps["core"], rps["reference"], strict=True) if ref]
-    extra_ms = [core - ref for core, ref in zip(p50["core"], p50["reference"], strict=True)]
+    extra_ms = [
+        core - ref
+        for core, ref in zip(p50["core"], p50["reference"], strict=True)
+        if core is not None and ref is not None
+    ]
     return {
         "paired.rounds": len(shares),
         "paired.reference_rps_32": statistics.median(rps["reference"]),
         "paired.core_rps_32": statistics.median(rps["core"]),
-        "paired.core_share_of_reference": statistics.median(shares),
-        "paired.core_share_range": f"{min(shares):.2f} to {max(shares):.2f}",
-        "paired.core_p50_over_reference_ms": statistics.median(extra_ms),
+        "paired.core_share_of_reference": statistics.median(shares) if shares else None,
+        "paired.core_share_range": f"{min(shares):.2f} to {max(shares):.2f}" if shares else None,
+        "paired.core_p50_over_reference_ms": statistics.median(extra_ms) if extra_ms else None,
     }
 
 

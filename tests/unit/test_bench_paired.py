@@ -32,3 +32,14 @@ def test_the_range_shows_how_far_single_rounds_spread() -> None:
     assert figures["paired.core_share_of_reference"] == pytest.approx(0.825)
     assert figures["paired.core_share_range"] == "0.70 to 0.95"
     assert figures["paired.core_p50_over_reference_ms"] == pytest.approx(0.2)
+
+
+def test_a_round_where_a_side_completed_nothing_is_left_out_not_counted_as_zero() -> None:
+    rps = {"reference": [1000.0, 0.0], "core": [800.0, 0.0]}
+    p50: dict[str, list[float | None]] = {"reference": [1.0, None], "core": [1.4, None]}
+
+    figures = paired_figures(rps, p50)
+
+    assert figures["paired.rounds"] == 1
+    assert figures["paired.core_share_of_reference"] == pytest.approx(0.8)
+    assert figures["paired.core_p50_over_reference_ms"] == pytest.approx(0.4)
