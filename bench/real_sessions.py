@@ -17,10 +17,12 @@ import orjson
 
 from bench.filler import sse_reply
 from bench.proxy_bench import BODY_FILE
+from ccp_shared.bodies import Keyframes
 from ccp_shared.records import STATUS_OK, RequestRecord
 from ccp_shared.store import connect, write_batch
 
 TOOL_OUTPUT_CHARS = 1500
+SESSIONS_AT_ONCE = 10
 MARKER = {"type": "ephemeral"}
 
 
@@ -90,16 +92,38 @@ def session(
 
 
 def fill_real(db_path: Path, sessions: int, turns: int, *, seed: int = 11, t0: float) -> int:
-    """Append ``sessions`` sessions of ``turns`` real-sized requests; the bytes of their bodies."""
+    """Append ``sessions`` sessions of ``turns`` real-sized requests; the bytes of their bodies.
+
+    Written as proxy-core writes them: one transaction per round of turns (ten sessions at a
+    time), bodies stored as differences from their session's keyframe (``ccp_shared.bodies``)."""
     first_turn = orjson.loads(BODY_FILE.read_bytes())
     rng = random.Random(seed)
     conn = connect(db_path, busy_timeout=30)
+    keyframes = Keyframes()
     written = 0
     try:
-        for n in range(sessions):
-            records = session(first_turn, rng, turns, t0 + n * turns * 20)
-            write_batch(conn, records)
-            written += sum(r.request_bytes or 0 for r in records)
+        for start in range(0, sessions, SESSIONS_AT_ONCE):
+            group = [
+                session(first_turn, rng, turns, t0 + n * turns * 20)
+                for n in range(start, min(start + SESSIONS_AT_ONCE, sessions))
+            ]
+            for turn in range(turns):
+                records = [records[turn] for records in group]
+                write_batch(conn, records, keyframes)
+                written += sum(r.request_bytes or 0 for r in records)
     finally:
         conn.close()
     return written
+
+
+def stored_body_bytes(db_path: Path) -> tuple[int, int]:
+    """(requests, bytes their request_body columns hold): what storing differences saves."""
+    conn = connect(db_path, readonly=True)
+    try:
+        count, size = conn.execute(
+            "SELECT count(*), coalesce(sum(length(CAST(request_body AS BLOB))), 0) "
+            "FROM request_bodies"
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(count), int(size)

@@ -89,6 +89,10 @@ BODY_COLUMNS: tuple[str, ...] = (
     "response_headers",
     "request_body",
     "response_body",
+    # Set when request_body holds only the difference from another body (ccp_shared.bodies).
+    "request_body_base",
+    "request_body_prefix",
+    "request_body_suffix",
 )
 _NOT_HOT = {"id", "route_decision", *BODY_COLUMNS[1:]}
 REQUEST_COLUMNS: tuple[str, ...] = (

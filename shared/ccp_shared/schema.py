@@ -78,6 +78,11 @@ request_bodies = Table(
     Column("response_headers", Text),
     Column("request_body", Text),
     Column("response_body", Text),
+    # Migration 0004: request_body may be a difference from the body of request_body_base, a
+    # keyframe stored whole; ccp_shared.bodies defines it and rebuilds it.
+    Column("request_body_base", Text),
+    Column("request_body_prefix", Integer),
+    Column("request_body_suffix", Integer),
 )
 
 # --- Derived by proxy-data's indexer (migration 0002). Core never writes these. ---

@@ -18,12 +18,13 @@ from typing import Any
 
 import orjson
 
+from ccp_shared.bodies import Delta, Keyframes, difference
 from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS, RequestRecord, body_text
 
 log = logging.getLogger(__name__)
 
 # Every Alembic revision this code knows, oldest first; a test checks it against the migrations.
-SCHEMA_REVISIONS = ("0001", "0002", "0003")
+SCHEMA_REVISIONS = ("0001", "0002", "0003", "0004")
 # The revision the code expects: the migrations' one head.
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
@@ -50,12 +51,15 @@ ROWS_PER_STATEMENT = 16
 
 
 @functools.lru_cache(maxsize=32)
-def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int) -> str:
-    """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING`` for ``rows`` rows."""
+def insert_sql(
+    table: str, columns: tuple[str, ...], key: str, rows: int, returning: bool = False
+) -> str:
+    """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING [RETURNING key]``, ``rows`` rows."""
     values = ", ".join([f"({', '.join('?' * len(columns))})"] * rows)
-    return (
+    sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT ({key}) DO NOTHING"
     )
+    return f"{sql} RETURNING {key}" if returning else sql
 
 
 # Pages of 16 KiB rather than SQLite's 4 KiB: a Claude Code request body is 50 KB and more, and
@@ -203,23 +207,103 @@ def request_row(record: RequestRecord) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def body_row(record: RequestRecord) -> tuple[Any, ...]:
-    return (
+def body_row(record: RequestRecord, delta: Delta | None = None) -> tuple[Any, ...]:
+    """The ``request_bodies`` row: the request body whole, or as ``delta`` (see ``bodies.py``)."""
+    headers = (
         record.id,
         orjson.dumps(record.request_headers).decode(),
         orjson.dumps(record.response_headers).decode(),
-        body_text(record.request_body),
-        body_text(record.response_body),
     )
+    response = body_text(record.response_body)
+    if delta is None:
+        return (*headers, body_text(record.request_body), response, None, None, None)
+    return (*headers, delta.middle.decode(), response, delta.base, delta.prefix, delta.suffix)
 
 
-def insert_records(conn: sqlite3.Connection, records: Sequence[RequestRecord]) -> None:
-    """Write records in the caller's transaction; records already present are left as they are."""
+# The key a body's keyframe is kept under: the turns of one conversation thread share it.
+KeyframeKey = tuple[str | None, str | None, str | None, str]
+
+
+def keyframe_key(record: RequestRecord) -> KeyframeKey:
+    return (record.session_id, record.agent_id, record.model_requested, record.path)
+
+
+def _utf8(body: str | bytes | None) -> bytes | None:
+    """The body's bytes when it is valid UTF-8 (only those are stored as differences)."""
+    try:
+        if isinstance(body, bytes):
+            body.decode()
+            return body
+        return body.encode() if body is not None else None
+    except UnicodeError:
+        return None
+
+
+def _delta_rows(
+    conn: sqlite3.Connection, records: Sequence[RequestRecord], keyframes: Keyframes
+) -> tuple[list[tuple[Any, ...]], dict[str, tuple[KeyframeKey, bytes]]]:
+    """Rows for ``records`` and the bodies they store whole (keyframes, once committed).
+
+    A difference is only taken from a keyframe of an earlier transaction, checked here to still
+    be in the database and whole: nothing can make a stored body depend on a missing one."""
+    plans: list[tuple[RequestRecord, KeyframeKey, bytes | None]] = []
+    bases: set[str] = set()
+    for record in records:
+        key = keyframe_key(record)
+        body = _utf8(record.request_body)
+        frame = keyframes.get(key) if body is not None else None
+        if frame is not None:
+            bases.add(frame[0])
+        plans.append((record, key, body))
+    if bases:
+        marks = ", ".join("?" * len(bases))
+        found = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks}) "
+                "AND request_body_base IS NULL",
+                list(bases),
+            )
+        }
+        if found != bases:
+            log.warning("%d keyframe bodies left the database; storing whole", len(bases - found))
+            keyframes.clear()
+    rows: list[tuple[Any, ...]] = []
+    whole: dict[str, tuple[KeyframeKey, bytes]] = {}
+    for record, key, body in plans:
+        frame = keyframes.get(key) if body is not None else None
+        delta = difference(body, *frame) if body is not None and frame is not None else None
+        if delta is None and body is not None:
+            whole[record.id] = (key, body)
+        rows.append(body_row(record, delta))
+    return rows, whole
+
+
+def insert_records(
+    conn: sqlite3.Connection,
+    records: Sequence[RequestRecord],
+    keyframes: Keyframes | None = None,
+) -> dict[str, tuple[KeyframeKey, bytes]]:
+    """Write records in the caller's transaction; records already present are left as they are.
+
+    With ``keyframes``, request bodies are stored as differences from them where that pays, and
+    the bodies stored whole are returned by request id, for the caller to add to ``keyframes``
+    once the transaction is committed (``write_batch`` does)."""
+    written: dict[str, tuple[KeyframeKey, bytes]] = {}
     for start in range(0, len(records), ROWS_PER_STATEMENT):
         # Built per group, so only one group's bodies are ever decoded to text at once.
         group = records[start : start + ROWS_PER_STATEMENT]
         _insert(conn, "requests", REQUEST_COLUMNS, "id", [request_row(r) for r in group])
-        _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", [body_row(r) for r in group])
+        if keyframes is None:
+            _insert(
+                conn, "request_bodies", BODY_COLUMNS, "request_id", [body_row(r) for r in group]
+            )
+            continue
+        rows, whole = _delta_rows(conn, group, keyframes)
+        inserted = _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", rows, bool(whole))
+        # A record already present (a spool replayed twice) did not store its body here.
+        written.update((i, whole[i]) for i in inserted if i in whole)
+    return written
 
 
 def _insert(
@@ -228,17 +312,37 @@ def _insert(
     columns: tuple[str, ...],
     key: str,
     rows: list[tuple[Any, ...]],
-) -> None:
+    returning: bool = False,
+) -> list[Any]:
+    """Insert ``rows``; with ``returning``, the keys of the rows actually inserted."""
+    inserted: list[Any] = []
     # Statements of 16, 8, 4, 2 or 1 rows only: a cached statement keeps a copy of the values it
     # was last run with (bodies of 50 KB and more), so the number of shapes must stay small.
     while rows:
         size = min(ROWS_PER_STATEMENT, 1 << (len(rows).bit_length() - 1))
         part, rows = rows[:size], rows[size:]
-        conn.execute(insert_sql(table, columns, key, size), [v for row in part for v in row])
+        cursor = conn.execute(
+            insert_sql(table, columns, key, size, returning), [v for row in part for v in row]
+        )
+        if returning:
+            inserted.extend(row[0] for row in cursor)
+    return inserted
 
 
-def write_batch(conn: sqlite3.Connection, records: Iterable[RequestRecord]) -> None:
-    """One ``BEGIN IMMEDIATE`` transaction holding ``records``; rolled back on any error."""
+def write_batch(
+    conn: sqlite3.Connection,
+    records: Iterable[RequestRecord],
+    keyframes: Keyframes | None = None,
+) -> None:
+    """One ``BEGIN IMMEDIATE`` transaction holding ``records``; rolled back on any error.
+
+    With ``keyframes``, bodies are stored as differences (``insert_records``) and the bodies this
+    transaction stored whole become keyframes once it is committed."""
     batch = list(records)
-    if batch:
-        in_transaction(conn, lambda: insert_records(conn, batch))
+    if not batch:
+        return
+    written: dict[str, tuple[KeyframeKey, bytes]] = {}
+    in_transaction(conn, lambda: written.update(insert_records(conn, batch, keyframes)))
+    if keyframes is not None:
+        for request_id, (key, body) in written.items():
+            keyframes.put(key, request_id, body)

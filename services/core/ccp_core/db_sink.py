@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ccp_core.spool import Spool, read_chunks
+from ccp_shared.bodies import Keyframes
 from ccp_shared.records import RequestRecord
-from ccp_shared.store import connect, in_transaction, insert_records, schema_problem
+from ccp_shared.store import connect, in_transaction, insert_records, schema_problem, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,10 @@ class DatabaseSink:
         self._held: list[RequestRecord] = []
         self._next_probe = 0.0  # replay what a previous run left at the first tick
         self._refusals: dict[Path, int] = {}
+        # Request bodies are stored as differences from these (ccp_shared.bodies); emptied with
+        # the connection, so a database replaced meanwhile never gets a difference from a body
+        # it does not hold.
+        self.keyframes = Keyframes()
 
     # -- the Sink interface -------------------------------------------------------------------
 
@@ -167,7 +172,7 @@ class DatabaseSink:
         """Commit ``records``; returns those the database refused for their content."""
         conn = self._connection()
         try:
-            in_transaction(conn, lambda: insert_records(conn, records))
+            write_batch(conn, records, self.keyframes)
         except RECORD_ERRORS as exc:
             log.warning("a batch of %d records failed (%s); retrying row by row", len(records), exc)
             return self._insert_rows(conn, records)
@@ -211,6 +216,7 @@ class DatabaseSink:
         return self._conn
 
     def _close_connection(self) -> None:
+        self.keyframes.clear()
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -25,6 +25,7 @@ from ccp_data import assembly, classify
 from ccp_data import conversations as conv
 from ccp_data.conversations import Message
 from ccp_data.history import Histories
+from ccp_shared.bodies import KEYFRAME_JOIN, REQUEST_BODY_COLUMNS, request_body_of
 from ccp_shared.session import session_of
 
 log = logging.getLogger("ccp_data.indexer")
@@ -45,12 +46,13 @@ ROW_BYTES = 256
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 # The request body is read as bytes: orjson parses UTF-8 directly, while a str would first be
-# decoded by sqlite3 and then encoded again by orjson (~40 % of the parse of a 60 KB body).
-PENDING_SQL = """
+# decoded by sqlite3 and then encoded again by orjson (~40 % of the parse of a 60 KB body). A body
+# stored as a difference is rebuilt from its keyframe, joined here (ccp_shared.bodies).
+PENDING_SQL = f"""
 SELECT r.seq, r.id, r.ts_start, r.ts_end, r.path, r.session_id, r.agent_id, r.model,
        r.model_requested, r.request_bytes, r.response_bytes,
-       CAST(b.request_body AS BLOB) AS request_body, b.response_body
-FROM requests AS r LEFT JOIN request_bodies AS b ON b.request_id = r.id
+       {REQUEST_BODY_COLUMNS}, b.response_body
+FROM requests AS r LEFT JOIN request_bodies AS b ON b.request_id = r.id {KEYFRAME_JOIN}
 WHERE r.seq > ? ORDER BY r.seq LIMIT ?
 """
 
@@ -120,7 +122,7 @@ def conversation_slot(cls: str, agent_id: str | None, prompt: list[Message]) -> 
 
 def analyse(row: sqlite3.Row, histories: Histories | None = None) -> Analysis:
     """``histories`` (the indexer's) lets a resent history be hashed only where it is new."""
-    raw = row["request_body"]
+    raw = request_body_of(row)
     body = parse_body(raw)
     cls = classify.classify(row["path"], row["agent_id"], body)
     ts_end = row["ts_end"] if row["ts_end"] is not None else row["ts_start"]

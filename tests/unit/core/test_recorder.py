@@ -534,3 +534,31 @@ def test_an_older_schema_is_refused_naming_the_fix(
     assert ids_in(db) == []
     assert sink.spooled == 1
     assert "run `ccp db upgrade`" in caplog.text
+
+
+def test_a_session_s_bodies_are_stored_as_differences_and_forgotten_with_the_connection(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    def turn(n: int) -> RequestRecord:
+        return record(n, session_id="s", request_body=first_turn_body)
+
+    def bases() -> dict[str, str | None]:
+        conn = sqlite3.connect(data_dir / "ccp.db")
+        try:
+            return dict(conn.execute("SELECT request_id, request_body_base FROM request_bodies"))
+        finally:
+            conn.close()
+
+    sink = sink_for(data_dir)
+    sink.write([turn(0)])
+    sink.write([turn(1), turn(2)])
+    assert bases() == {"req-00000": None, "req-00001": "req-00000", "req-00002": "req-00000"}
+    # The connection is dropped when the database fails (it may have been replaced meanwhile):
+    # the next body is stored whole and becomes the keyframe.
+    sink._fail(sqlite3.OperationalError("disk I/O error"))
+    sink.tick()
+    sink.write([turn(3)])
+    sink.write([turn(4)])
+    assert bases()["req-00003"] is None
+    assert bases()["req-00004"] == "req-00003"
+    sink.close()

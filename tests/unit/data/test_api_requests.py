@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from ccp_data.app import create_app
 from ccp_data.pagination import encode_cursor
+from ccp_shared.bodies import Keyframes
 from ccp_shared.config import load_config
 from ccp_shared.records import STATUS_UPSTREAM_ERROR
 from ccp_shared.store import connect, write_batch
@@ -56,7 +58,10 @@ def client(data_dir: Path, fixtures_dir: Path) -> Iterator[TestClient]:
     records[1].model = "claude-haiku-4-5"
     records[3].model = "mystery-model"
     conn = connect(data_dir / "ccp.db")
-    write_batch(conn, records)
+    # As proxy-core writes them: req_c is stored as its difference from req_a (same session).
+    keyframes = Keyframes()
+    write_batch(conn, records[:1], keyframes)
+    write_batch(conn, records[1:], keyframes)
     conn.close()
     config = load_config(flags={"data_dir": str(data_dir)}, environ={})
     with TestClient(create_app(config, background=False)) as test_client:
@@ -143,6 +148,22 @@ def test_detail_has_bodies_headers_and_the_assembled_response(client: TestClient
     assert body["tokens"]["output_tokens"] == 42
     assert body["class"] == "main"
     assert "cost_usd" in body
+
+
+def test_detail_of_a_body_stored_as_a_difference_is_the_body_sent(
+    client: TestClient, data_dir: Path, fixtures_dir: Path
+) -> None:
+    conn = connect(data_dir / "ccp.db", readonly=True)
+    base, middle = conn.execute(
+        "SELECT request_body_base, length(request_body) FROM request_bodies "
+        "WHERE request_id = 'req_c'"
+    ).fetchone()
+    conn.close()
+    _, second = load_capture(fixtures_dir, "tool_session")
+    assert base == "req_a" and middle < len(orjson.dumps(second["body"])) / 4
+    body = client.get("/api/requests/req_c").json()
+    assert body["request_body"] == second["body"]
+    assert body["request_body_raw"] is None
 
 
 def test_detail_of_unreadable_bodies_shows_them_raw(client: TestClient) -> None:

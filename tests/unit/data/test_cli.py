@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ccp_data.cli import main
+from ccp_shared.bodies import Keyframes
 from ccp_shared.migrate import head_revision
-from ccp_shared.store import connect
+from ccp_shared.store import connect, write_batch
 from tests.support.data_app import roll_up
 from tests.support.usage import usage_record, write
 
@@ -41,6 +42,23 @@ def test_upgrade_creates_the_directory_and_status_and_check_follow(
     assert f"revision: {head_revision()}" in out and "up to date" in out
     code, out, _ = run(capsys, "--data-dir", str(env), "db", "check")
     assert code == 0 and "integrity ok" in out
+
+
+def test_check_finds_bodies_whose_keyframe_is_gone(
+    env: Path, capsys: pytest.CaptureFixture[str], first_turn_body: bytes
+) -> None:
+    run(capsys, "--data-dir", str(env), "db", "upgrade")
+    conn = connect(env / "ccp.db")
+    keyframes = Keyframes()
+    for n in range(3):
+        turn = usage_record(1_767_225_600.0 + n, request_body=first_turn_body, session_id="s")
+        write_batch(conn, [turn], keyframes)
+    code, out, _ = run(capsys, "--data-dir", str(env), "db", "check")
+    assert code == 0 and "integrity ok" in out
+    conn.execute("DELETE FROM request_bodies WHERE request_body_base IS NULL")
+    conn.close()
+    code, _, err = run(capsys, "--data-dir", str(env), "db", "check")
+    assert code == 1 and "2 request bodies are stored as a difference" in err
 
 
 def test_check_fails_on_a_behind_schema(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

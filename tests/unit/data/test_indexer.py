@@ -20,6 +20,7 @@ from ccp_data import indexing
 from ccp_data.db import transaction
 from ccp_data.indexer import FAILED, RUNNING, Indexer, IndexerError
 from ccp_data.queries import conversations as conversation_queries
+from ccp_shared.bodies import Keyframes
 from ccp_shared.config import Config, load_config
 from ccp_shared.records import RequestRecord
 from ccp_shared.store import connect, write_batch
@@ -79,11 +80,24 @@ def rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[dict[str, Any
     return [dict(r) for r in conn.execute(sql, params)]
 
 
+@pytest.mark.parametrize("as_differences", [False, True], ids=["whole", "as-core-stores"])
 def test_tool_session_stores_each_message_once(
-    fixtures_dir: Path, writer: sqlite3.Connection, reader: sqlite3.Connection, indexer: Indexer
+    fixtures_dir: Path,
+    writer: sqlite3.Connection,
+    reader: sqlite3.Connection,
+    indexer: Indexer,
+    as_differences: bool,
 ) -> None:
     records = tool_session(fixtures_dir)
-    write_batch(writer, records)
+    if as_differences:
+        # proxy-core's writer: the second turn is stored as its difference from the first.
+        keyframes = Keyframes()
+        write_batch(writer, records[:1], keyframes)
+        write_batch(writer, records[1:], keyframes)
+        based = "SELECT request_body_base FROM request_bodies WHERE request_id = ?"
+        assert writer.execute(based, (records[1].id,)).fetchone() == (records[0].id,)
+    else:
+        write_batch(writer, records)
     assert indexer.run_once() == 2
 
     messages = rows(reader, "SELECT * FROM messages ORDER BY position")

@@ -135,3 +135,39 @@ def test_a_writer_refuses_a_newer_revision_without_its_columns(data_dir: Path) -
     conn.close()
     with pytest.raises(SchemaError, match=r"requests\.agent_id.*ccp db upgrade"):
         check_schema(db, writer=True)
+
+
+def test_0004_upgrades_a_database_with_bodies_and_downgrades_it_whole_again(
+    tmp_path: Path, first_turn_body: bytes
+) -> None:
+    from ccp_shared.bodies import Keyframes
+    from ccp_shared.records import RequestRecord
+    from ccp_shared.store import write_batch
+
+    def turn(rid: str) -> RequestRecord:
+        return RequestRecord(
+            id=rid, ts_start=1.0, status="ok", session_id="s", request_body=first_turn_body
+        )
+
+    db = tmp_path / "ccp.db"
+    upgrade(db, "0003")
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO request_bodies (request_id, request_body) VALUES ('old', 'x')")
+    conn.close()
+    upgrade(db)
+    conn = connect(db)
+    frames = Keyframes()
+    write_batch(conn, [turn("k")], frames)
+    write_batch(conn, [turn("d")], frames)
+    assert conn.execute(
+        "SELECT request_body_base FROM request_bodies WHERE request_id = 'd'"
+    ).fetchone() == ("k",)
+    conn.close()
+
+    command.downgrade(alembic_config(db), "0003")
+    conn = sqlite3.connect(db)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(request_bodies)")}
+    assert "request_body_base" not in columns
+    bodies = dict(conn.execute("SELECT request_id, request_body FROM request_bodies"))
+    conn.close()
+    assert bodies == {"old": "x", "k": first_turn_body.decode(), "d": first_turn_body.decode()}

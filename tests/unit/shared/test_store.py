@@ -6,8 +6,16 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ccp_shared.bodies import KEYFRAME_JOIN, REQUEST_BODY_COLUMNS, Keyframes, request_body_of
 from ccp_shared.records import RequestRecord
-from ccp_shared.store import PAGE_SIZE, connect, in_transaction, insert_records, write_batch
+from ccp_shared.store import (
+    PAGE_SIZE,
+    connect,
+    in_transaction,
+    insert_records,
+    keyframe_key,
+    write_batch,
+)
 
 
 def record(rid: str, **fields: object) -> RequestRecord:
@@ -143,3 +151,107 @@ def test_in_transaction_commits_or_rolls_back(data_dir: Path) -> None:
 
 def write_rows(conn: sqlite3.Connection, rid: str) -> None:
     insert_records(conn, [record(rid)])
+
+
+def stored_body(conn: sqlite3.Connection, rid: str) -> bytes | None:
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(
+            f"SELECT {REQUEST_BODY_COLUMNS} FROM request_bodies AS b {KEYFRAME_JOIN} "
+            "WHERE b.request_id = ?",
+            (rid,),
+        ).fetchone()
+    finally:
+        conn.row_factory = None
+    return request_body_of(row)
+
+
+def turn(rid: str, body: bytes, session: str = "s1") -> RequestRecord:
+    return record(rid, session_id=session, model_requested="claude-opus-4-5", request_body=body)
+
+
+def test_with_keyframes_a_session_stores_each_body_once_and_reads_back_every_one(
+    data_dir: Path, fixtures_dir: Path, first_turn_body: bytes
+) -> None:
+    capture = orjson.loads(next(fixtures_dir.glob("*tool_session.json")).read_bytes())
+    first, second = (orjson.dumps(exchange["body"]) for exchange in capture)
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    write_batch(conn, [turn("t1", first), turn("other", first_turn_body, "s2")], frames)
+    # A keyframe is only taken from a committed transaction: these two are whole.
+    assert frames.get(keyframe_key(turn("t1", first)))[0] == "t1"
+    write_batch(conn, [turn("t2", second), turn("t3", second), turn("x", first, "s3")], frames)
+    stored = dict(
+        conn.execute(
+            "SELECT request_id, request_body_base FROM request_bodies ORDER BY request_id"
+        ).fetchall()
+    )
+    assert stored == {"t1": None, "other": None, "t2": "t1", "t3": "t1", "x": None}
+    sizes = dict(conn.execute("SELECT request_id, length(request_body) FROM request_bodies"))
+    assert sizes["t2"] < len(second) / 4
+    for rid, body in (("t1", first), ("t2", second), ("t3", second), ("other", first_turn_body)):
+        assert stored_body(conn, rid) == body
+    conn.close()
+
+
+def test_a_keyframe_gone_from_the_database_is_never_used(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    write_batch(conn, [turn("k", first_turn_body)], frames)
+    conn.execute("DELETE FROM request_bodies WHERE request_id = 'k'")
+    write_batch(conn, [turn("n", first_turn_body)], frames)
+    assert conn.execute(
+        "SELECT request_body_base FROM request_bodies WHERE request_id = 'n'"
+    ).fetchone() == (None,)
+    assert stored_body(conn, "n") == first_turn_body
+    # It became the session's keyframe in its place.
+    assert frames.get(keyframe_key(turn("n", b""))) == ("n", first_turn_body)
+    conn.close()
+
+
+def test_a_record_already_present_does_not_become_a_keyframe(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    write_batch(conn, [turn("k", first_turn_body)], frames)
+    write_batch(conn, [turn("d", first_turn_body)], frames)  # stored as a difference from k
+    # A spool replayed after a crash brings d again: its row is a difference, so d must not be
+    # the base of anything (bodies are rebuilt from one keyframe, never a chain).
+    frames.clear()
+    write_batch(conn, [turn("d", first_turn_body)], frames)
+    assert frames.get(keyframe_key(turn("d", b""))) is None
+    write_batch(conn, [turn("e", first_turn_body)], frames)
+    bases = dict(conn.execute("SELECT request_id, request_body_base FROM request_bodies"))
+    assert bases == {"k": None, "d": "k", "e": None}
+    assert stored_body(conn, "e") == first_turn_body
+    conn.close()
+
+
+def test_bodies_that_are_not_utf8_are_stored_whole_and_never_as_keyframes(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    broken = first_turn_body + b"\xff"
+    write_batch(conn, [turn("a", broken)], frames)
+    write_batch(conn, [turn("b", broken)], frames)
+    assert len(frames) == 0
+    assert conn.execute(
+        "SELECT count(*) FROM request_bodies WHERE request_body_base IS NULL"
+    ).fetchone() == (2,)
+    assert stored_body(conn, "b") == first_turn_body + "\ufffd".encode()
+    conn.close()
+
+
+def test_a_failed_batch_adds_no_keyframe(data_dir: Path, first_turn_body: bytes) -> None:
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    broken = turn("x", first_turn_body)
+    broken.method = None  # NOT NULL column
+    with pytest.raises(sqlite3.IntegrityError):
+        write_batch(conn, [turn("ok", first_turn_body), broken], frames)
+    assert len(frames) == 0
+    conn.close()

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ccp_data import assembly
+from ccp_shared.bodies import KEYFRAME_JOIN, REQUEST_BODY_COLUMNS, request_body_of
 
 # Columns of the list (bodies and headers stay out: they live in request_bodies).
 LIST_COLUMNS = (
@@ -183,16 +184,19 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | N
     rows = _rows(
         conn,
         f"SELECT {_SELECT}, r.upstream_url, r.key_hash, r.route_decision, "
-        "b.request_headers, b.response_headers, b.request_body, b.response_body "
+        f"b.request_headers, b.response_headers, {REQUEST_BODY_COLUMNS}, b.response_body "
         "FROM requests AS r LEFT JOIN request_index AS ri ON ri.seq = r.seq "
-        "LEFT JOIN request_bodies AS b ON b.request_id = r.id WHERE r.id = ?",
+        f"LEFT JOIN request_bodies AS b ON b.request_id = r.id {KEYFRAME_JOIN} WHERE r.id = ?",
         [request_id],
     )
     if not rows:
         return None
     row = rows[0]
     detail = list_item(row)
-    request_body, request_raw = _json_or_text(row["request_body"])
+    body = request_body_of(row)
+    request_body, request_raw = _json_or_text(
+        None if body is None else body.decode("utf-8", "replace")
+    )
     response_text = row["response_body"]
     response = assembly.assemble(response_text)
     detail.update(
