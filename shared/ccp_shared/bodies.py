@@ -124,6 +124,13 @@ REQUEST_BODY_COLUMNS = (
     "CAST(k.request_body AS BLOB) AS keyframe_body, b.request_body_prefix, b.request_body_suffix"
 )
 KEYFRAME_JOIN = "LEFT JOIN request_bodies AS k ON k.request_id = b.request_body_base"
+# Rows of ``request_bodies AS b`` (joined with ``KEYFRAME_JOIN``) that cannot be rebuilt: stored as
+# a difference from a keyframe that is gone or is not whole, or with their offsets missing.
+# proxy-core never writes one; a hand-made DELETE can make them.
+UNREBUILDABLE = (
+    "b.request_body_base IS NOT NULL AND (k.request_id IS NULL OR k.request_body_base IS NOT NULL"
+    " OR b.request_body_prefix IS NULL OR b.request_body_suffix IS NULL)"
+)
 
 
 def request_body_of(row: sqlite3.Row) -> bytes | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ccp_shared.bodies import Delta, Keyframes, difference
+from ccp_shared.bodies import MIN_BODY_BYTES, Delta, Keyframes, difference
 from ccp_shared.records import BODY_COLUMNS, REQUEST_COLUMNS, RequestRecord, body_text
 
 log = logging.getLogger(__name__)
@@ -228,13 +228,14 @@ def keyframe_key(record: RequestRecord) -> KeyframeKey:
     return (record.session_id, record.agent_id, record.model_requested, record.path)
 
 
-def _utf8(body: str | bytes | None) -> bytes | None:
-    """The body's bytes when it is valid UTF-8 (only those are stored as differences)."""
+def _utf8(body: object) -> bytes | None:
+    """The body's bytes when it is valid UTF-8 text (only those are stored as differences); None
+    for anything else, such as a spool line whose body is not a string."""
     try:
         if isinstance(body, bytes):
             body.decode()
             return body
-        return body.encode() if body is not None else None
+        return body.encode() if isinstance(body, str) else None
     except UnicodeError:
         return None
 
@@ -273,7 +274,7 @@ def _delta_rows(
     for record, key, body in plans:
         frame = keyframes.get(key) if body is not None else None
         delta = difference(body, *frame) if body is not None and frame is not None else None
-        if delta is None and body is not None:
+        if delta is None and body is not None and len(body) >= MIN_BODY_BYTES:
             whole[record.id] = (key, body)
         rows.append(body_row(record, delta))
     return rows, whole
@@ -300,7 +301,8 @@ def insert_records(
             )
             continue
         rows, whole = _delta_rows(conn, group, keyframes)
-        inserted = _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", rows, bool(whole))
+        # Always RETURNING here: one set of statement shapes (each keeps its last values).
+        inserted = _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", rows, True)
         # A record already present (a spool replayed twice) did not store its body here.
         written.update((i, whole[i]) for i in inserted if i in whole)
     return written

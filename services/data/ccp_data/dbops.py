@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from ccp_shared.bodies import KEYFRAME_JOIN, UNREBUILDABLE
 from ccp_shared.records import REQUEST_COLUMNS, RequestRecord
 from ccp_shared.store import insert_records
 
@@ -121,23 +122,19 @@ def export_csv(conn: sqlite3.Connection, out: TextIO) -> int:
     return count
 
 
-# Bodies stored as a difference whose keyframe is gone, or is itself a difference: they can no
-# longer be rebuilt (proxy-core never writes such a row; a hand-made DELETE can make one).
-_ORPHAN_BODIES_SQL = """
-SELECT count(*) FROM request_bodies AS b
-LEFT JOIN request_bodies AS k ON k.request_id = b.request_body_base
-WHERE b.request_body_base IS NOT NULL AND (k.request_id IS NULL OR k.request_body_base IS NOT NULL)
-"""
+_UNREBUILDABLE_SQL = (
+    f"SELECT count(*) FROM request_bodies AS b {KEYFRAME_JOIN} WHERE {UNREBUILDABLE}"
+)
 
 
 def integrity_problems(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("PRAGMA integrity_check").fetchall()
     problems = [str(row[0]) for row in rows if row[0] != "ok"]
     if not problems:
-        (orphans,) = conn.execute(_ORPHAN_BODIES_SQL).fetchone()
+        (orphans,) = conn.execute(_UNREBUILDABLE_SQL).fetchone()
         if orphans:
             problems.append(
                 f"{orphans} request bodies are stored as a difference from a body the database "
-                "no longer holds whole; they cannot be shown or indexed"
+                "no longer holds whole (or without their offsets); they cannot be shown or indexed"
             )
     return problems

@@ -562,3 +562,17 @@ def test_a_session_s_bodies_are_stored_as_differences_and_forgotten_with_the_con
     assert bases()["req-00003"] is None
     assert bases()["req-00004"] == "req-00003"
     sink.close()
+
+
+def test_a_spool_line_whose_body_is_not_text_does_not_stop_the_replay(data_dir: Path) -> None:
+    odd = record(1)
+    odd.request_body = 5  # type: ignore[assignment]
+    path = write_spool_file(
+        data_dir, "1-1-000001.jsonl", [encode_line(odd), encode_line(record(2))]
+    )
+    later = write_spool_file(data_dir, "1-1-000002.jsonl", [encode_line(record(3))])
+    sink = sink_for(data_dir)
+    sink.tick()
+    assert not path.exists() and not later.exists()
+    assert ids_in(data_dir / "ccp.db") == ["req-00001", "req-00002", "req-00003"]
+    sink.close()

@@ -171,3 +171,27 @@ def test_0004_upgrades_a_database_with_bodies_and_downgrades_it_whole_again(
     bodies = dict(conn.execute("SELECT request_id, request_body FROM request_bodies"))
     conn.close()
     assert bodies == {"old": "x", "k": first_turn_body.decode(), "d": first_turn_body.decode()}
+
+
+def test_0004_refuses_to_downgrade_while_a_body_cannot_be_rebuilt(
+    tmp_path: Path, first_turn_body: bytes
+) -> None:
+    from ccp_shared.bodies import Keyframes
+    from ccp_shared.records import RequestRecord
+    from ccp_shared.store import write_batch
+
+    db = tmp_path / "ccp.db"
+    upgrade(db)
+    conn = connect(db)
+    frames = Keyframes()
+    for rid in ("k", "d"):
+        body = RequestRecord(id=rid, ts_start=1.0, status="ok", request_body=first_turn_body)
+        write_batch(conn, [body], frames)
+    conn.execute("DELETE FROM request_bodies WHERE request_id = 'k'")
+    conn.close()
+    with pytest.raises(RuntimeError, match=r"1 request bodies .* cannot be stored whole"):
+        command.downgrade(alembic_config(db), "0003")
+    assert current_revision(db) == SCHEMA_HEAD
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT request_body_base FROM request_bodies").fetchall() == [("k",)]
+    conn.close()

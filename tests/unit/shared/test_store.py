@@ -255,3 +255,24 @@ def test_a_failed_batch_adds_no_keyframe(data_dir: Path, first_turn_body: bytes)
         write_batch(conn, [turn("ok", first_turn_body), broken], frames)
     assert len(frames) == 0
     conn.close()
+
+
+def test_a_short_body_does_not_replace_its_session_s_keyframe(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    write_batch(conn, [turn("k", first_turn_body)], frames)
+    write_batch(conn, [turn("short", b'{"model": "claude-opus-4-5"}')], frames)
+    assert frames.get(keyframe_key(turn("k", b""))) == ("k", first_turn_body)
+    conn.close()
+
+
+def test_a_body_that_is_not_text_is_written_as_before(data_dir: Path) -> None:
+    # A spool line can hold any JSON value as its body; keyframes must not choke on it.
+    conn = connect(data_dir / "ccp.db")
+    odd = turn("odd", b"")
+    odd.request_body = 5  # type: ignore[assignment]
+    write_batch(conn, [odd], Keyframes())
+    assert conn.execute("SELECT request_body FROM request_bodies").fetchone() == ("5",)
+    conn.close()

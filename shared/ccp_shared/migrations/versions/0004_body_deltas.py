@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ccp_shared.bodies import rebuild
+from ccp_shared.bodies import KEYFRAME_JOIN, UNREBUILDABLE, rebuild
 
 revision = "0004"
 down_revision = "0003"
@@ -28,15 +28,25 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Every body stored as a difference is stored whole again before the columns go.
+    # Every body stored as a difference is stored whole again before the columns go. One that
+    # cannot be rebuilt (its keyframe deleted by hand) stops the downgrade: dropping the columns
+    # would leave only its middle, silently.
     conn = op.get_bind()
+    (broken,) = conn.execute(
+        sa.text(f"SELECT count(*) FROM request_bodies AS b {KEYFRAME_JOIN} WHERE {UNREBUILDABLE}")
+    ).one()
+    if broken:
+        raise RuntimeError(
+            f"{broken} request bodies are stored as a difference from a body the database no "
+            "longer holds whole; they cannot be stored whole again (see `ccp db check`)"
+        )
     while True:
         rows = conn.execute(
             sa.text(
                 "SELECT b.request_id, CAST(b.request_body AS BLOB), b.request_body_base,"
-                " CAST(k.request_body AS BLOB),"
-                " b.request_body_prefix, b.request_body_suffix FROM request_bodies AS b"
-                " LEFT JOIN request_bodies AS k ON k.request_id = b.request_body_base"
+                " CAST(k.request_body AS BLOB), b.request_body_prefix, b.request_body_suffix"
+                " FROM request_bodies AS b"
+                " JOIN request_bodies AS k ON k.request_id = b.request_body_base"
                 " WHERE b.request_body_base IS NOT NULL LIMIT 500"
             )
         ).all()
