@@ -51,15 +51,12 @@ ROWS_PER_STATEMENT = 16
 
 
 @functools.lru_cache(maxsize=32)
-def insert_sql(
-    table: str, columns: tuple[str, ...], key: str, rows: int, returning: bool = False
-) -> str:
-    """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING [RETURNING key]``, ``rows`` rows."""
+def insert_sql(table: str, columns: tuple[str, ...], key: str, rows: int) -> str:
+    """``INSERT … VALUES (…), (…) ON CONFLICT (key) DO NOTHING`` for ``rows`` rows."""
     values = ", ".join([f"({', '.join('?' * len(columns))})"] * rows)
-    sql = (
+    return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT ({key}) DO NOTHING"
     )
-    return f"{sql} RETURNING {key}" if returning else sql
 
 
 # Pages of 16 KiB rather than SQLite's 4 KiB: a Claude Code request body is 50 KB and more, and
@@ -240,44 +237,54 @@ def _utf8(body: object) -> bytes | None:
         return None
 
 
-def _delta_rows(
+def _plan_bodies(
     conn: sqlite3.Connection, records: Sequence[RequestRecord], keyframes: Keyframes
-) -> tuple[list[tuple[Any, ...]], dict[str, tuple[KeyframeKey, bytes]]]:
-    """Rows for ``records`` and the bodies they store whole (keyframes, once committed).
+) -> tuple[dict[str, Delta], dict[str, tuple[KeyframeKey, bytes]]]:
+    """How ``records`` store their request bodies: the differences by request id, and the bodies
+    that become keyframes once this transaction is committed.
 
     A difference is only taken from a keyframe of an earlier transaction, checked here to still
-    be in the database and whole: nothing can make a stored body depend on a missing one."""
-    plans: list[tuple[RequestRecord, KeyframeKey, bytes | None]] = []
-    bases: set[str] = set()
+    be in the database and whole: nothing can make a stored body depend on a missing one. A record
+    already present (a spool replayed twice) is not inserted, so it cannot become a keyframe.
+    Two queries per batch at most, not per row: each step of a statement lets go of the GIL, and
+    the writer then waits for the event loop to give it back."""
+    plans: list[tuple[RequestRecord, KeyframeKey, bytes]] = []
     for record in records:
-        key = keyframe_key(record)
         body = _utf8(record.request_body)
-        frame = keyframes.get(key) if body is not None else None
-        if frame is not None:
-            bases.add(frame[0])
-        plans.append((record, key, body))
-    if bases:
-        marks = ", ".join("?" * len(bases))
-        found = {
-            row[0]
-            for row in conn.execute(
-                f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks}) "
-                "AND request_body_base IS NULL",
-                list(bases),
-            )
-        }
-        if found != bases:
-            log.warning("%d keyframe bodies left the database; storing whole", len(bases - found))
-            keyframes.clear()
-    rows: list[tuple[Any, ...]] = []
+        if body is not None:
+            plans.append((record, keyframe_key(record), body))
+    bases = {frame[0] for _, key, _ in plans if (frame := keyframes.get(key)) is not None}
+    if bases and _whole_bodies(conn, bases) != bases:
+        log.warning("keyframe bodies left the database; storing bodies whole")
+        keyframes.clear()
+    deltas: dict[str, Delta] = {}
     whole: dict[str, tuple[KeyframeKey, bytes]] = {}
     for record, key, body in plans:
-        frame = keyframes.get(key) if body is not None else None
-        delta = difference(body, *frame) if body is not None and frame is not None else None
-        if delta is None and body is not None and len(body) >= MIN_BODY_BYTES:
+        frame = keyframes.get(key)
+        delta = difference(body, *frame) if frame is not None else None
+        if delta is not None:
+            deltas[record.id] = delta
+        elif len(body) >= MIN_BODY_BYTES:
             whole[record.id] = (key, body)
-        rows.append(body_row(record, delta))
-    return rows, whole
+    if whole:
+        for present in _present_bodies(conn, list(whole)):
+            del whole[present]
+    return deltas, whole
+
+
+def _whole_bodies(conn: sqlite3.Connection, ids: set[str]) -> set[str]:
+    marks = ", ".join("?" * len(ids))
+    sql = (
+        f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks}) "
+        "AND request_body_base IS NULL"
+    )
+    return {row[0] for row in conn.execute(sql, list(ids))}
+
+
+def _present_bodies(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    marks = ", ".join("?" * len(ids))
+    sql = f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks})"
+    return {row[0] for row in conn.execute(sql, ids)}
 
 
 def insert_records(
@@ -290,22 +297,14 @@ def insert_records(
     With ``keyframes``, request bodies are stored as differences from them where that pays, and
     the bodies stored whole are returned by request id, for the caller to add to ``keyframes``
     once the transaction is committed (``write_batch`` does)."""
-    written: dict[str, tuple[KeyframeKey, bytes]] = {}
+    deltas, whole = _plan_bodies(conn, records, keyframes) if keyframes is not None else ({}, {})
     for start in range(0, len(records), ROWS_PER_STATEMENT):
         # Built per group, so only one group's bodies are ever decoded to text at once.
         group = records[start : start + ROWS_PER_STATEMENT]
         _insert(conn, "requests", REQUEST_COLUMNS, "id", [request_row(r) for r in group])
-        if keyframes is None:
-            _insert(
-                conn, "request_bodies", BODY_COLUMNS, "request_id", [body_row(r) for r in group]
-            )
-            continue
-        rows, whole = _delta_rows(conn, group, keyframes)
-        # Always RETURNING here: one set of statement shapes (each keeps its last values).
-        inserted = _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", rows, True)
-        # A record already present (a spool replayed twice) did not store its body here.
-        written.update((i, whole[i]) for i in inserted if i in whole)
-    return written
+        rows = [body_row(r, deltas.get(r.id)) for r in group]
+        _insert(conn, "request_bodies", BODY_COLUMNS, "request_id", rows)
+    return whole
 
 
 def _insert(
@@ -314,21 +313,13 @@ def _insert(
     columns: tuple[str, ...],
     key: str,
     rows: list[tuple[Any, ...]],
-    returning: bool = False,
-) -> list[Any]:
-    """Insert ``rows``; with ``returning``, the keys of the rows actually inserted."""
-    inserted: list[Any] = []
+) -> None:
     # Statements of 16, 8, 4, 2 or 1 rows only: a cached statement keeps a copy of the values it
     # was last run with (bodies of 50 KB and more), so the number of shapes must stay small.
     while rows:
         size = min(ROWS_PER_STATEMENT, 1 << (len(rows).bit_length() - 1))
         part, rows = rows[:size], rows[size:]
-        cursor = conn.execute(
-            insert_sql(table, columns, key, size, returning), [v for row in part for v in row]
-        )
-        if returning:
-            inserted.extend(row[0] for row in cursor)
-    return inserted
+        conn.execute(insert_sql(table, columns, key, size), [v for row in part for v in row])
 
 
 def write_batch(

@@ -276,3 +276,25 @@ def test_a_body_that_is_not_text_is_written_as_before(data_dir: Path) -> None:
     write_batch(conn, [odd], Keyframes())
     assert conn.execute("SELECT request_body FROM request_bodies").fetchone() == ("5",)
     conn.close()
+
+
+def test_keyframe_checks_are_two_queries_per_batch_whatever_its_size(
+    data_dir: Path, first_turn_body: bytes
+) -> None:
+    # Every statement step lets go of the GIL, which the writer then waits to get back from the
+    # event loop: the checks must not grow with the batch.
+    conn = connect(data_dir / "ccp.db")
+    frames = Keyframes()
+    write_batch(conn, [turn(f"k{n}", first_turn_body, f"s{n}") for n in range(40)], frames)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    batch = [turn(f"d{n}", first_turn_body, f"s{n % 40}") for n in range(80)]
+    batch += [turn(f"new{n}", first_turn_body, f"fresh{n}") for n in range(40)]
+    write_batch(conn, batch, frames)
+    conn.set_trace_callback(None)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2
+    assert conn.execute(
+        "SELECT count(*) FROM request_bodies WHERE request_body_base IS NOT NULL"
+    ).fetchone() == (80,)
+    conn.close()
