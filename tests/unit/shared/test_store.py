@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -153,6 +154,22 @@ def write_rows(conn: sqlite3.Connection, rid: str) -> None:
     insert_records(conn, [record(rid)])
 
 
+@pytest.fixture
+def conn(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    connection = connect(data_dir / "ccp.db")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def frames() -> Keyframes:
+    return Keyframes()
+
+
+def bases(conn: sqlite3.Connection) -> dict[str, str | None]:
+    return dict(conn.execute("SELECT request_id, request_body_base FROM request_bodies"))
+
+
 def stored_body(conn: sqlite3.Connection, rid: str) -> bytes | None:
     conn.row_factory = sqlite3.Row
     try:
@@ -171,51 +188,36 @@ def turn(rid: str, body: bytes, session: str = "s1") -> RequestRecord:
 
 
 def test_with_keyframes_a_session_stores_each_body_once_and_reads_back_every_one(
-    data_dir: Path, fixtures_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, fixtures_dir: Path, first_turn_body: bytes
 ) -> None:
     capture = orjson.loads(next(fixtures_dir.glob("*tool_session.json")).read_bytes())
     first, second = (orjson.dumps(exchange["body"]) for exchange in capture)
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     write_batch(conn, [turn("t1", first), turn("other", first_turn_body, "s2")], frames)
     # A keyframe is only taken from a committed transaction: these two are whole.
     assert frames.get(keyframe_key(turn("t1", first)))[0] == "t1"
     write_batch(conn, [turn("t2", second), turn("t3", second), turn("x", first, "s3")], frames)
-    stored = dict(
-        conn.execute(
-            "SELECT request_id, request_body_base FROM request_bodies ORDER BY request_id"
-        ).fetchall()
-    )
-    assert stored == {"t1": None, "other": None, "t2": "t1", "t3": "t1", "x": None}
+    assert bases(conn) == {"t1": None, "other": None, "t2": "t1", "t3": "t1", "x": None}
     sizes = dict(conn.execute("SELECT request_id, length(request_body) FROM request_bodies"))
     assert sizes["t2"] < len(second) / 4
     for rid, body in (("t1", first), ("t2", second), ("t3", second), ("other", first_turn_body)):
         assert stored_body(conn, rid) == body
-    conn.close()
 
 
 def test_a_keyframe_gone_from_the_database_is_never_used(
-    data_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
 ) -> None:
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     write_batch(conn, [turn("k", first_turn_body)], frames)
     conn.execute("DELETE FROM request_bodies WHERE request_id = 'k'")
     write_batch(conn, [turn("n", first_turn_body)], frames)
-    assert conn.execute(
-        "SELECT request_body_base FROM request_bodies WHERE request_id = 'n'"
-    ).fetchone() == (None,)
+    assert bases(conn) == {"n": None}
     assert stored_body(conn, "n") == first_turn_body
     # It became the session's keyframe in its place.
     assert frames.get(keyframe_key(turn("n", b""))) == ("n", first_turn_body)
-    conn.close()
 
 
 def test_a_record_already_present_does_not_become_a_keyframe(
-    data_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
 ) -> None:
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     write_batch(conn, [turn("k", first_turn_body)], frames)
     write_batch(conn, [turn("d", first_turn_body)], frames)  # stored as a difference from k
     # A spool replayed after a crash brings d again: its row is a difference, so d must not be
@@ -224,17 +226,13 @@ def test_a_record_already_present_does_not_become_a_keyframe(
     write_batch(conn, [turn("d", first_turn_body)], frames)
     assert frames.get(keyframe_key(turn("d", b""))) is None
     write_batch(conn, [turn("e", first_turn_body)], frames)
-    bases = dict(conn.execute("SELECT request_id, request_body_base FROM request_bodies"))
-    assert bases == {"k": None, "d": "k", "e": None}
+    assert bases(conn) == {"k": None, "d": "k", "e": None}
     assert stored_body(conn, "e") == first_turn_body
-    conn.close()
 
 
 def test_bodies_that_are_not_utf8_are_stored_whole_and_never_as_keyframes(
-    data_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
 ) -> None:
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     broken = first_turn_body + b"\xff"
     write_batch(conn, [turn("a", broken)], frames)
     write_batch(conn, [turn("b", broken)], frames)
@@ -243,48 +241,41 @@ def test_bodies_that_are_not_utf8_are_stored_whole_and_never_as_keyframes(
         "SELECT count(*) FROM request_bodies WHERE request_body_base IS NULL"
     ).fetchone() == (2,)
     assert stored_body(conn, "b") == first_turn_body + "\ufffd".encode()
-    conn.close()
 
 
-def test_a_failed_batch_adds_no_keyframe(data_dir: Path, first_turn_body: bytes) -> None:
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
+def test_a_failed_batch_adds_no_keyframe(
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
+) -> None:
     broken = turn("x", first_turn_body)
     broken.method = None  # NOT NULL column
     with pytest.raises(sqlite3.IntegrityError):
         write_batch(conn, [turn("ok", first_turn_body), broken], frames)
     assert len(frames) == 0
-    conn.close()
 
 
 def test_a_short_body_does_not_replace_its_session_s_keyframe(
-    data_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
 ) -> None:
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     write_batch(conn, [turn("k", first_turn_body)], frames)
     write_batch(conn, [turn("short", b'{"model": "claude-opus-4-5"}')], frames)
     assert frames.get(keyframe_key(turn("k", b""))) == ("k", first_turn_body)
-    conn.close()
 
 
-def test_a_body_that_is_not_text_is_written_as_before(data_dir: Path) -> None:
+def test_a_body_that_is_not_text_is_written_as_before(
+    conn: sqlite3.Connection, frames: Keyframes
+) -> None:
     # A spool line can hold any JSON value as its body; keyframes must not choke on it.
-    conn = connect(data_dir / "ccp.db")
     odd = turn("odd", b"")
     odd.request_body = 5  # type: ignore[assignment]
-    write_batch(conn, [odd], Keyframes())
+    write_batch(conn, [odd], frames)
     assert conn.execute("SELECT request_body FROM request_bodies").fetchone() == ("5",)
-    conn.close()
 
 
 def test_keyframe_checks_are_two_queries_per_batch_whatever_its_size(
-    data_dir: Path, first_turn_body: bytes
+    conn: sqlite3.Connection, frames: Keyframes, first_turn_body: bytes
 ) -> None:
     # Every statement step lets go of the GIL, which the writer then waits to get back from the
     # event loop: the checks must not grow with the batch.
-    conn = connect(data_dir / "ccp.db")
-    frames = Keyframes()
     write_batch(conn, [turn(f"k{n}", first_turn_body, f"s{n}") for n in range(40)], frames)
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
@@ -297,4 +288,3 @@ def test_keyframe_checks_are_two_queries_per_batch_whatever_its_size(
     assert conn.execute(
         "SELECT count(*) FROM request_bodies WHERE request_body_base IS NOT NULL"
     ).fetchone() == (80,)
-    conn.close()
