@@ -654,22 +654,41 @@ def test_a_lone_surrogate_keeps_the_session_indexed(
     assert found == 1
 
 
+def test_parse_body_builds_only_the_fields_the_indexer_reads(first_turn_body: bytes) -> None:
+    fixture = orjson.loads(first_turn_body)
+    body = indexing.parse_body(first_turn_body)
+    assert "tools" in fixture
+    assert body == {name: fixture[name] for name in indexing.BODY_FIELDS}
+    # A field that appears twice counts once, as orjson reads it: the last one.
+    assert indexing.parse_body(b'{"max_tokens": 1, "max_tokens": 2}') == {"max_tokens": 2}
+    # JSON that is not an object is returned as it is, for classification to call unreadable.
+    assert indexing.parse_body(b"[1, 2]") == [1, 2]
+
+
 def test_parse_body_replaces_lone_surrogates() -> None:
-    body = b'{"a": "cut \\ud83d", "\\udc00": ["x\\ud83d y"], "pair": "\\ud83d\\ude00"}'
+    body = (
+        b'{"system": "cut \\ud83d", "messages": [{"role": "user", "content": "x\\ud83d y"}],'
+        b' "metadata": {"\\udc00": "\\ud83d\\ude00"}, "tools": ["\\ud83d"]}'
+    )
     # Each half pair becomes U+FFFD (so sqlite3 can encode it); a whole pair stays its emoji.
     assert indexing.parse_body(body) == {
-        "a": "cut \ufffd",
-        "\ufffd": ["x\ufffd y"],
-        "pair": "\U0001f600",
+        "system": "cut \ufffd",
+        "messages": [{"role": "user", "content": "x\ufffd y"}],
+        "metadata": {"\ufffd": "\U0001f600"},
     }
 
 
 def test_parse_body_still_refuses_what_is_not_json() -> None:
     assert indexing.parse_body(b'{"a": ') is None
     assert indexing.parse_body(b"[" * 100_000) is None
+    assert indexing.parse_body(b'{"tools": ' + b"[" * 100_000 + b"]" * 100_000 + b"}") is None
     assert indexing.parse_body(b"\xff\xfe") is None
     # Read by the fallback, but not storable by the indexer (orjson writes 64-bit integers).
-    assert indexing.parse_body(b'{"a": "\\ud83d", "b": 100000000000000000000000}') is None
+    huge = b"100000000000000000000000"
+    assert indexing.parse_body(b'{"system": "\\ud83d", "messages": [' + huge + b"]}") is None
+    # What the indexer never reads cannot make a body unreadable.
+    unread = b'{"system": "\\ud83d", "tools": [' + huge + b"]}"
+    assert indexing.parse_body(unread) == {"system": "\ufffd"}
 
 
 def test_a_conversation_page_walks_the_conversation_index(
