@@ -9,6 +9,7 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -19,6 +20,10 @@ import orjson
 # thinking block has tens of thousands of deltas).
 _TEXT_DELTAS = {"text_delta": "text", "thinking_delta": "thinking", "signature_delta": "signature"}
 Parts = dict[int, dict[str, list[str]]]  # block index -> field -> pieces
+# An event as the Anthropic API frames every one: its name, one line of data, a blank line. A
+# response of a few hundred deltas is read by this in one pass of the regex engine instead of a
+# split and a loop per line (about a third of the time); anything else is read line by line.
+_PLAIN_EVENT = re.compile(r"event:([^\n]*)\ndata: ?([^\n]*)\n\n")
 
 
 def assemble(body: str | None) -> dict[str, Any] | None:
@@ -39,24 +44,35 @@ def assemble(body: str | None) -> dict[str, Any] | None:
 
 def sse_events(text: str) -> list[tuple[str, Any]]:
     """(event name, parsed data) for each complete SSE event with JSON data."""
+    text = text.replace("\r\n", "\n")
     events: list[tuple[str, Any]] = []
-    for frame in text.replace("\r\n", "\n").split("\n\n"):
-        name = ""
-        data: list[str] = []
-        for line in frame.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-        if not data:
-            continue
-        try:
-            parsed = orjson.loads("\n".join(data))
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(parsed, dict):
-            events.append((name or str(parsed.get("type", "")), parsed))
+    end = 0
+    for match in _PLAIN_EVENT.finditer(text):
+        if match.start() != end:
+            break  # not framed as the API frames it: the rest is read line by line
+        end = match.end()
+        _add_event(events, match[1].strip(), match[2])
+    if end < len(text):
+        for frame in text[end:].split("\n\n"):
+            name = ""
+            data: list[str] = []
+            for line in frame.split("\n"):
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].removeprefix(" "))
+            if data:
+                _add_event(events, name, "\n".join(data))
     return events
+
+
+def _add_event(events: list[tuple[str, Any]], name: str, data: str) -> None:
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(parsed, dict):
+        events.append((name or str(parsed.get("type", "")), parsed))
 
 
 def _from_events(events: list[tuple[str, Any]]) -> dict[str, Any] | None:

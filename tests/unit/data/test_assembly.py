@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ccp_data.assembly import assemble, sse_events
 from tests.support.recorded import streamed_reply
@@ -114,3 +118,62 @@ def test_pieces_of_several_blocks_are_joined_separately_even_when_interleaved() 
     message = assemble(body)
     assert message is not None
     assert [block["text"] for block in message["content"]] == ["Abc", "xy"]
+
+
+def _frames_line_by_line(text: str) -> list[tuple[str, Any]]:
+    """The reading sse_events must agree with: split into frames, every line looked at."""
+    events: list[tuple[str, Any]] = []
+    for frame in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "", []
+        for line in frame.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        try:
+            parsed = orjson.loads("\n".join(data)) if data else None
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            events.append((name or str(parsed.get("type", "")), parsed))
+    return events
+
+
+_LINES = st.sampled_from(
+    [
+        "event: content_block_delta",
+        "event:ping",
+        "event: ",
+        'data: {"type": "ping"}',
+        'data:{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a"}}',
+        'data: {"type": "message_stop"}\r',
+        "data: {nope",
+        'data: {"a":',
+        "data: 1}",
+        "data: [1]",
+        "id: 7",
+        ": keep-alive",
+        "retry: 10",
+        "",
+    ]
+)
+
+
+@given(st.lists(st.tuples(_LINES, st.sampled_from(["\n", "\r\n", "\n\n"])), max_size=30))
+def test_any_framing_reads_as_the_line_by_line_reading_does(
+    lines: list[tuple[str, str]],
+) -> None:
+    text = "".join(line + end for line, end in lines)
+    assert sse_events(text) == _frames_line_by_line(text)
+    # A stream cut anywhere too (the last event without its blank line).
+    cut = text[: len(text) * 2 // 3]
+    assert sse_events(cut) == _frames_line_by_line(cut)
+
+
+def test_a_stream_framed_as_the_api_frames_it_reads_whole() -> None:
+    stream = streamed_reply(BLOCKS)
+    events = sse_events(stream)
+    assert [name for name, _ in events] == [
+        name.removeprefix("event: ") for name in stream.split("\n") if name.startswith("event:")
+    ]
+    assert events == _frames_line_by_line(stream)
