@@ -62,6 +62,9 @@ FULL = Plan(
 # One side-by-side slice: long enough for 32 connections to settle, short beside the VM's changes.
 PAIRED_SLICE_S = 2.0
 PAIRED_LATENCY_REQUESTS = 300
+# The reference passthrough's streamed req/s at 32 connections when the proxy-core issue set the
+# targets on this machine (its evidence; the split-deployment issue's ≥ 1,000 was set beside it).
+ISSUE_REFERENCE_RPS = 1330
 
 
 def client_headers() -> dict[str, str]:
@@ -203,23 +206,31 @@ def _run_phase(
 
 
 def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, Any]:
-    """proxy-core (recording) and the reference, running at once and measured in turns.
+    """The reference, proxy-core alone and the full stack, all running at once and measured in
+    turns.
 
     The phases above are minutes apart, and this VM changes speed every few seconds, so their
-    ratio moves by a third between runs. Here each round measures both, in ABBA order, a 2 s slice
-    at 32 connections and 300 requests at one: the ratio of each round compares the two at the
-    same moment, and its median over the rounds is the figure to read the targets against.
+    ratios move by a third between runs. Here each round measures all three, in turn (forward,
+    then backward: A B C C B A), a 2 s slice at 32 connections and 300 requests at one: the ratios
+    of a round compare them at the same moment, and their median over the rounds is the figure to
+    read the targets against. proxy-core and the stack have a database each (the stack's
+    proxy-data indexes only its own traffic), so neither records the other's requests.
     """
     reference, reference_url = start_reference(work_dir / "logs", upstream_url)
-    stack = Stack.fresh(work_dir / "paired", upstream_url)
+    core = Stack.fresh(work_dir / "paired-core", upstream_url)
+    stack = Stack.fresh(work_dir / "paired-stack", upstream_url)
     try:
-        stack.migrate()
-        stack.start_core()
-        bases = {"reference": reference_url, "core": stack.url("core")}
+        for proxied in (core, stack):
+            proxied.migrate()
+            proxied.start_core()
+        stack.start_data()
+        stack.start_caddy()
+        bases = {"reference": reference_url, "core": core.url("core"), "stack": stack.url("front")}
+        databases = {"core": core.db_path, "stack": stack.db_path}
         warm = {name: measure(spec(base, requests=plan.warmup)) for name, base in bases.items()}
         rps: dict[str, list[float]] = {name: [] for name in bases}
         p50: dict[str, list[float | None]] = {name: [] for name in bases}
-        sent = warm["core"]["sent"]
+        sent = {name: warm[name]["sent"] for name in databases}
         failures = sum(w["failures"] for w in warm.values())
         for round_ in range(plan.paired_rounds):
             order = list(bases) if round_ % 2 == 0 else list(bases)[::-1]
@@ -231,37 +242,56 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
                 rps[name].append(load["ok_per_s"])
                 p50[name].append(_ms(latency["latency_ms"], 50))
                 failures += load["failures"] + latency["failures"]
-                if name == "core":
-                    sent += load["sent"] + latency["sent"]
-        stored, _ = wait_rows(stack.db_path, sent)
-        return paired_figures(rps, p50) | {
-            "paired.failures": failures,
-            "paired.core_rows_missing": sent - stored,
-        }
+                if name in sent:
+                    sent[name] += load["sent"] + latency["sent"]
+        figures = paired_figures(rps, p50) | {"paired.failures": failures}
+        for name, db_path in databases.items():
+            stored, _ = wait_rows(db_path, sent[name])
+            figures[f"paired.{name}_rows_missing"] = sent[name] - stored
+        return figures
     finally:
         stack.close()
+        core.close()
         stop(reference.proc)
 
 
 def paired_figures(
     rps: dict[str, list[float]], p50: dict[str, list[float | None]]
 ) -> dict[str, Any]:
-    """The side-by-side figures from each round's req/s and p50 of ``reference`` and ``core``; a
-    round where either side completed nothing counts in ``paired.failures``, not in a median."""
-    shares = [core / ref for core, ref in zip(rps["core"], rps["reference"], strict=True) if ref]
-    extra_ms = [
-        core - ref
-        for core, ref in zip(p50["core"], p50["reference"], strict=True)
-        if core is not None and ref is not None
-    ]
-    return {
-        "paired.rounds": len(shares),
-        "paired.reference_rps_32": statistics.median(rps["reference"]),
-        "paired.core_rps_32": statistics.median(rps["core"]),
-        "paired.core_share_of_reference": statistics.median(shares) if shares else None,
-        "paired.core_share_range": f"{min(shares):.2f} to {max(shares):.2f}" if shares else None,
-        "paired.core_p50_over_reference_ms": statistics.median(extra_ms) if extra_ms else None,
-    }
+    """The side-by-side figures of each proxy in ``rps`` (``core``, ``stack``) against
+    ``reference``, from each round's req/s and p50. A round where a side completed nothing counts
+    in ``paired.failures``, not in a median. ``*_rps_at_issue_reference`` is the median share
+    times the reference's req/s when the issues set the targets: the proxy's req/s on this
+    machine at the speed it had then."""
+    figures: dict[str, Any] = {"paired.reference_rps_32": statistics.median(rps["reference"])}
+    for name in [name for name in rps if name != "reference"]:
+        rounds = [
+            (proxied, ref)
+            for proxied, ref in zip(rps[name], rps["reference"], strict=True)
+            if proxied and ref
+        ]
+        shares = [proxied / ref for proxied, ref in rounds]
+        extra_ms = [
+            proxied - ref
+            for proxied, ref in zip(p50[name], p50["reference"], strict=True)
+            if proxied is not None and ref is not None
+        ]
+        share = statistics.median(shares) if shares else None
+        figures |= {
+            f"paired.{name}_rounds": len(shares),
+            f"paired.{name}_rps_32": statistics.median(rps[name]),
+            f"paired.{name}_share_of_reference": share,
+            f"paired.{name}_share_range": (
+                f"{min(shares):.2f} to {max(shares):.2f}" if shares else None
+            ),
+            f"paired.{name}_rps_at_issue_reference": (
+                share * ISSUE_REFERENCE_RPS if share is not None else None
+            ),
+            f"paired.{name}_p50_over_reference_ms": (
+                statistics.median(extra_ms) if extra_ms else None
+            ),
+        }
+    return figures
 
 
 def _diff(value: float | None, baseline: float | None) -> float | None:

@@ -53,6 +53,7 @@ TARGETS: dict[str, Target] = {
     "reference.failures": Target(0, True),
     "paired.failures": Target(0, True),
     "paired.core_rows_missing": Target(0, True),
+    "paired.stack_rows_missing": Target(0, True),
     "core.failures": Target(0, True),
     "stack.failures": Target(0, True),
     "core.rows_missing": Target(0, True),
