@@ -22,6 +22,7 @@ import orjson
 from bench.loadgen import measure
 from bench.procs import RssSampler, Stack, rss_bytes, start_reference, stop
 from bench.report import percentile
+from ccp_data.indexing import read_watermark
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 BODY_FILE = FIXTURES / "claude_code_2.1.328_first_turn.json"
@@ -87,6 +88,18 @@ def rows(db_path: Path) -> int:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
     try:
         return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def wait_indexed(db_path: Path) -> None:
+    """Poll until proxy-data has indexed every request in the database (or ROWS_DEADLINE_S)."""
+    deadline = time.monotonic() + ROWS_DEADLINE_S
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        newest = conn.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()[0]
+        while read_watermark(conn) < newest and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         conn.close()
 
@@ -214,7 +227,8 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
     then backward: A B C C B A), a 2 s slice at 32 connections and 300 requests at one: the ratios
     of a round compare them at the same moment, and their median over the rounds is the figure to
     read the targets against. proxy-core and the stack have a database each (the stack's
-    proxy-data indexes only its own traffic), so neither records the other's requests.
+    proxy-data indexes only its own traffic), so neither records the other's requests, and the
+    next slice starts once proxy-data has indexed the stack's: none runs beside another's work.
     """
     reference, reference_url = start_reference(work_dir / "logs", upstream_url)
     core = Stack.fresh(work_dir / "paired-core", upstream_url)
@@ -244,6 +258,8 @@ def measure_paired(upstream_url: str, work_dir: Path, plan: Plan) -> dict[str, A
                 failures += load["failures"] + latency["failures"]
                 if name in sent:
                     sent[name] += load["sent"] + latency["sent"]
+                if name == "stack":
+                    wait_indexed(stack.db_path)
         figures = paired_figures(rps, p50) | {"paired.failures": failures}
         for name, db_path in databases.items():
             stored, _ = wait_rows(db_path, sent[name])
@@ -259,10 +275,12 @@ def paired_figures(
     rps: dict[str, list[float]], p50: dict[str, list[float | None]]
 ) -> dict[str, Any]:
     """The side-by-side figures of each proxy in ``rps`` (``core``, ``stack``) against
-    ``reference``, from each round's req/s and p50. A round where a side completed nothing counts
-    in ``paired.failures``, not in a median. ``*_rps_at_issue_reference`` is the median share
-    times the reference's req/s when the issues set the targets: the proxy's req/s on this
-    machine at the speed it had then."""
+    ``reference``, from each round's req/s and p50. A round where the proxy or the reference
+    completed nothing in its slice (the failures are in ``paired.failures``) is left out of that
+    proxy's share, one without both p50s out of its p50 difference; the ``*_rps_32`` medians are
+    of every slice. ``*_rps_at_issue_reference``
+    is the median share times the reference's req/s when the issues set the targets: the proxy's
+    req/s on this machine at the speed it had then."""
     figures: dict[str, Any] = {"paired.reference_rps_32": statistics.median(rps["reference"])}
     for name in [name for name in rps if name != "reference"]:
         rounds = [

@@ -689,6 +689,9 @@ def test_parse_body_still_refuses_what_is_not_json() -> None:
     # What the indexer never reads cannot make a body unreadable.
     unread = b'{"system": "\\ud83d", "tools": [' + huge + b"]}"
     assert indexing.parse_body(unread) == {"system": "\ufffd"}
+    assert indexing.parse_body(b'{"system": "x", "tools": "\xff"}') == {"system": "x"}
+    # Text (not bytes) holding a lone surrogate itself, not its escape.
+    assert indexing.parse_body('{"system": "\ud83d"}') == {"system": "\ufffd"}
 
 
 def test_a_conversation_page_walks_the_conversation_index(
