@@ -131,6 +131,9 @@ UNREBUILDABLE = (
     "b.request_body_base IS NOT NULL AND (k.request_id IS NULL OR k.request_body_base IS NOT NULL"
     " OR b.request_body_prefix IS NULL OR b.request_body_suffix IS NULL)"
 )
+UNREBUILDABLE_COUNT_SQL = (
+    f"SELECT count(*) FROM request_bodies AS b {KEYFRAME_JOIN} WHERE {UNREBUILDABLE}"
+)
 
 
 def request_body_of(row: sqlite3.Row) -> bytes | None:

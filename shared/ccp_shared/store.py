@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,43 +248,38 @@ def _plan_bodies(
     already present (a spool replayed twice) is not inserted, so it cannot become a keyframe.
     Two queries per batch at most, not per row: each step of a statement lets go of the GIL, and
     the writer then waits for the event loop to give it back."""
-    plans: list[tuple[RequestRecord, KeyframeKey, bytes]] = []
+    plans: list[tuple[RequestRecord, KeyframeKey, bytes, tuple[str, bytes] | None]] = []
     for record in records:
         body = _utf8(record.request_body)
         if body is not None:
-            plans.append((record, keyframe_key(record), body))
-    bases = {frame[0] for _, key, _ in plans if (frame := keyframes.get(key)) is not None}
-    if bases and _whole_bodies(conn, bases) != bases:
+            key = keyframe_key(record)
+            plans.append((record, key, body, keyframes.get(key)))
+    bases = {frame[0] for *_, frame in plans if frame is not None}
+    lost = bool(bases) and _stored_bodies(conn, bases, whole=True) != bases
+    if lost:
         log.warning("keyframe bodies left the database; storing bodies whole")
         keyframes.clear()
     deltas: dict[str, Delta] = {}
     whole: dict[str, tuple[KeyframeKey, bytes]] = {}
-    for record, key, body in plans:
-        frame = keyframes.get(key)
-        delta = difference(body, *frame) if frame is not None else None
+    for record, key, body, frame in plans:
+        delta = difference(body, *frame) if frame is not None and not lost else None
         if delta is not None:
             deltas[record.id] = delta
         elif len(body) >= MIN_BODY_BYTES:
             whole[record.id] = (key, body)
-    if whole:
-        for present in _present_bodies(conn, list(whole)):
-            del whole[present]
+    for present in _stored_bodies(conn, whole) if whole else ():
+        del whole[present]
     return deltas, whole
 
 
-def _whole_bodies(conn: sqlite3.Connection, ids: set[str]) -> set[str]:
+def _stored_bodies(
+    conn: sqlite3.Connection, ids: Collection[str], *, whole: bool = False
+) -> set[str]:
+    """Which of ``ids`` have a ``request_bodies`` row; with ``whole``, one stored whole."""
     marks = ", ".join("?" * len(ids))
-    sql = (
-        f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks}) "
-        "AND request_body_base IS NULL"
-    )
+    only_whole = " AND request_body_base IS NULL" if whole else ""
+    sql = f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks}){only_whole}"
     return {row[0] for row in conn.execute(sql, list(ids))}
-
-
-def _present_bodies(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
-    marks = ", ".join("?" * len(ids))
-    sql = f"SELECT request_id FROM request_bodies WHERE request_id IN ({marks})"
-    return {row[0] for row in conn.execute(sql, ids)}
 
 
 def insert_records(

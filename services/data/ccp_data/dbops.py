@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ccp_shared.bodies import KEYFRAME_JOIN, UNREBUILDABLE
+from ccp_shared.bodies import UNREBUILDABLE_COUNT_SQL
 from ccp_shared.records import REQUEST_COLUMNS, RequestRecord
 from ccp_shared.store import insert_records
 
@@ -122,16 +122,11 @@ def export_csv(conn: sqlite3.Connection, out: TextIO) -> int:
     return count
 
 
-_UNREBUILDABLE_SQL = (
-    f"SELECT count(*) FROM request_bodies AS b {KEYFRAME_JOIN} WHERE {UNREBUILDABLE}"
-)
-
-
 def integrity_problems(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("PRAGMA integrity_check").fetchall()
     problems = [str(row[0]) for row in rows if row[0] != "ok"]
     if not problems:
-        (orphans,) = conn.execute(_UNREBUILDABLE_SQL).fetchone()
+        (orphans,) = conn.execute(UNREBUILDABLE_COUNT_SQL).fetchone()
         if orphans:
             problems.append(
                 f"{orphans} request bodies are stored as a difference from a body the database "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ccp_shared.bodies import KEYFRAME_JOIN, UNREBUILDABLE, rebuild
+from ccp_shared.bodies import UNREBUILDABLE_COUNT_SQL, rebuild
 
 revision = "0004"
 down_revision = "0003"
@@ -32,9 +32,7 @@ def downgrade() -> None:
     # cannot be rebuilt (its keyframe deleted by hand) stops the downgrade: dropping the columns
     # would leave only its middle, silently.
     conn = op.get_bind()
-    (broken,) = conn.execute(
-        sa.text(f"SELECT count(*) FROM request_bodies AS b {KEYFRAME_JOIN} WHERE {UNREBUILDABLE}")
-    ).one()
+    (broken,) = conn.execute(sa.text(UNREBUILDABLE_COUNT_SQL)).one()
     if broken:
         raise RuntimeError(
             f"{broken} request bodies are stored as a difference from a body the database no "
